@@ -1,0 +1,51 @@
+"""The `sdr-pipeline` command: one Typer group per area, errors rendered as one line."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from sdr_pipeline.exceptions import SdrPipelineError
+
+app = typer.Typer(
+    name="sdr-pipeline",
+    help="Event-driven multi-agent SDR pipeline on Kafka and Flink, with a routing evaluation lab.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+err_console = Console(stderr=True)
+
+
+@app.callback()
+def _configure(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug detail to stderr.")) -> None:
+    """Configure logging once for every command."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=err_console, show_path=False, show_time=False)],
+    )
+    for noisy in ("kafka", "httpx", "urllib3", "py4j", "alembic", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _register_groups() -> None:
+    """Each area's Typer lives in its own module; adding an area is one line here."""
+    from sdr_pipeline.cli import infra
+
+    app.add_typer(infra.app, name="infra", help="Start, stop and inspect the local Kafka, Flink, MLflow stack.")
+
+
+_register_groups()
+
+
+def main() -> None:
+    """Entry point: a known error becomes one red line and exit code 1, never a traceback."""
+    try:
+        app()
+    except SdrPipelineError as error:
+        err_console.print(f"[bold red]error:[/] {error}", highlight=False)
+        sys.exit(1)

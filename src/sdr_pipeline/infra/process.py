@@ -1,0 +1,200 @@
+"""Supervise local background processes: pid files, log files, health checks, clean stops.
+
+Each part of the local stack (Kafka, MLflow, llama-server, SMTP, agents, intake) is
+described by a `ProcessSpec`; `start` launches it detached with its output in
+`<state>/logs/<name>.log` and its pid in `<state>/run/<name>.pid`, then waits until the
+health check passes. `stop` ends exactly the process group that `start` created.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sdr_pipeline.exceptions import InfraError, UserError
+from sdr_pipeline.settings import Settings
+
+__all__ = ["PartStatus", "ProcessSpec", "is_running", "log_tail", "port_open", "read_pid", "start", "status", "stop"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """How to run and check one long-lived local process."""
+
+    name: str
+    """Short name: the pid file, the log file and the `status` row use it."""
+    argv: list[str]
+    host: str
+    port: int
+    """The port it listens on; must be free before start."""
+    port_setting: str
+    """Environment variable that moves the port, named in the busy-port error."""
+    health: Callable[[], bool]
+    """Returns True once the process serves requests; must not raise and must time out fast."""
+    env: dict[str, str] = field(default_factory=dict)
+    """Extra environment on top of ours."""
+    cwd: Path | None = None
+    start_timeout_s: float = 90.0
+    """How long `start` waits for the health check before giving up."""
+    stop_timeout_s: float = 20.0
+    """How long `stop` waits after SIGTERM before SIGKILL."""
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class PartStatus:
+    """One row of `infra status`."""
+
+    name: str
+    address: str
+    pid: int | None
+    """Pid from our pid file, if that process is alive."""
+    healthy: bool
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        return {"name": self.name, "address": self.address, "pid": self.pid,
+                "health": "healthy" if self.healthy else "down", "detail": self.detail}
+
+
+def port_open(host: str, port: int, *, timeout_s: float = 0.5) -> bool:
+    """True if something accepts TCP connections on host:port."""
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=timeout_s):
+        return True
+    return False
+
+
+def _pid_file(settings: Settings, name: str) -> Path:
+    return settings.run_dir / f"{name}.pid"
+
+
+def _log_file(settings: Settings, name: str) -> Path:
+    return settings.logs_dir / f"{name}.log"
+
+
+def is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of ours counts as gone.
+    with contextlib.suppress(OSError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":
+            return False
+    return True
+
+
+def read_pid(settings: Settings, name: str) -> int | None:
+    """The pid `start` recorded for `name`, if that process is still alive."""
+    path = _pid_file(settings, name)
+    try:
+        pid = int(path.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    return pid if is_running(pid) else None
+
+
+def log_tail(settings: Settings, name: str, *, lines: int = 25) -> str:
+    path = _log_file(settings, name)
+    if not path.exists():
+        return ""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def start(spec: ProcessSpec, settings: Settings) -> int:
+    """Start `spec` unless our copy already runs; return its pid once healthy."""
+    existing = read_pid(settings, spec.name)
+    if existing is not None:
+        if spec.health():
+            logger.info("%s already running (pid %d) on %s", spec.name, existing, spec.address)
+            return existing
+        _wait_healthy(spec, settings, existing)
+        return existing
+    if port_open(spec.host, spec.port):
+        raise UserError(
+            f"port {spec.port} needed by {spec.name} is already taken by another process",
+            fix=f"stop that process or set {spec.port_setting} to a free port",
+        )
+    settings.logs_dir.mkdir(parents=True, exist_ok=True)
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    log_path = _log_file(settings, spec.name)
+    logger.info("starting %s on %s (log: %s)", spec.name, spec.address, log_path)
+    with log_path.open("ab") as log:
+        log.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S')} starting: {' '.join(spec.argv)}\n".encode())
+        log.flush()
+        try:
+            process = subprocess.Popen(  # noqa: S603 - argv is ours
+                spec.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cwd=spec.cwd, env={**os.environ, **spec.env}, start_new_session=True,
+            )
+        except FileNotFoundError as error:
+            raise InfraError(spec.name, f"cannot run {spec.argv[0]} ({error.strerror})",
+                             fix="run `make deps` to install what is missing") from None
+    _pid_file(settings, spec.name).write_text(str(process.pid))
+    _wait_healthy(spec, settings, process.pid)
+    return process.pid
+
+
+def _wait_healthy(spec: ProcessSpec, settings: Settings, pid: int) -> None:
+    started = time.monotonic()
+    while time.monotonic() - started < spec.start_timeout_s:
+        if not is_running(pid):
+            _pid_file(settings, spec.name).unlink(missing_ok=True)
+            raise InfraError(spec.name, "exited during start-up", log_tail=log_tail(settings, spec.name))
+        if spec.health():
+            logger.info("%s healthy after %.1f s (pid %d)", spec.name, time.monotonic() - started, pid)
+            return
+        time.sleep(0.25)
+    _terminate_group(pid, spec.stop_timeout_s)
+    _pid_file(settings, spec.name).unlink(missing_ok=True)
+    raise InfraError(spec.name, f"not healthy after {spec.start_timeout_s:.0f} s; stopped it",
+                     log_tail=log_tail(settings, spec.name))
+
+
+def _terminate_group(pid: int, timeout_s: float) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and is_running(pid):
+        time.sleep(0.2)
+    if is_running(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    # Reap it if it is our child, so it does not linger as a zombie.
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def stop(name: str, settings: Settings, *, timeout_s: float = 20.0) -> bool:
+    """Stop the process group `start` created for `name`; True if something was stopped."""
+    pid = read_pid(settings, name)
+    if pid is None:
+        _pid_file(settings, name).unlink(missing_ok=True)
+        return False
+    logger.info("stopping %s (pid %d)", name, pid)
+    _terminate_group(pid, timeout_s)
+    _pid_file(settings, name).unlink(missing_ok=True)
+    return True
+
+
+def status(spec: ProcessSpec, settings: Settings) -> PartStatus:
+    pid = read_pid(settings, spec.name)
+    healthy = spec.health()
+    detail = "" if healthy else ("starting or unhealthy" if pid else "not running")
+    return PartStatus(spec.name, spec.address, pid, healthy, detail)
