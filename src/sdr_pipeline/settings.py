@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     """Broker data, MLflow database, pid files and logs (git-ignored)."""
     cache_dir: Path = Field(default_factory=default_cache_dir)
     """Maven jars, models and builds, shared across checkouts."""
+    prompts_dir: Path = Path("prompts")
+    """Versioned prompt files, one folder per prompt name (prompts/router/v1.yaml, ...)."""
 
     # --- Kafka ---------------------------------------------------------------------
     kafka_host: str = "127.0.0.1"
@@ -86,6 +88,10 @@ class Settings(BaseSettings):
     """Attempts per LLM call on 429, 5xx and timeouts."""
     llm_cache: bool = True
     """Use the on-disk response cache (the evaluation lab turns it on)."""
+    llm_parallel: int = 2
+    """Request slots llama-server serves at once (each gets llm_context / llm_parallel tokens)."""
+    llm_server_bin: Path | None = None
+    """A llama-server executable to use instead of the one built from vendored sources."""
 
     # --- services ------------------------------------------------------------------
     agents_host: str = "127.0.0.1"
@@ -101,6 +107,37 @@ class Settings(BaseSettings):
     smtp_password: SecretStr = SecretStr("")
     email_from: str = "sdr@example.com"
     """Sender address of outgoing e-mails."""
+    smtp_starttls: bool = False
+    """Upgrade the SMTP connection with STARTTLS (for a real SMTP host)."""
+    smtp_timeout_s: float = 15.0
+    """Timeout of one SMTP conversation."""
+    outbox_poll_s: float = 30.0
+    """How often the agents service sends scheduled e-mails that fell due."""
+    request_max_bytes: int = 65_536
+    """Largest request body the agents and intake services accept (413 above)."""
+    crm_fixture: Path | None = None
+    """CRM records JSON file; unset means the packaged offline fixture."""
+    crm_url: str | None = None
+    """Base URL of a real CRM lookup API (GET <url>/companies?domain=...); replaces the fixture when set."""
+    enrichment_fixture: Path | None = None
+    """Firmographic enrichment JSON file; unset means the packaged offline fixture."""
+    enrichment_url: str | None = None
+    """Base URL of a real enrichment API (GET <url>/companies?domain=...); replaces the fixture when set."""
+    website_fetch: bool = True
+    """Let lead_ingestion fetch the lead's public website (never private or local addresses)."""
+    website_timeout_s: float = 8.0
+    """Total time one website fetch may take, redirects included."""
+    website_max_bytes: int = 300_000
+    """Bytes of a web page read at most; the rest is ignored."""
+    website_max_redirects: int = 4
+    """Redirects followed at most, each checked like the first address."""
+    product_pitch: str = (
+        "Relay, an AI assistant that researches, scores and follows up inbound B2B leads "
+        "so that sales teams answer every lead within minutes"
+    )
+    """What we sell, in one sentence: the agents judge fit and write e-mails against it."""
+    sender_name: str = "Alex Morgan, Relay"
+    """Signature of outgoing e-mails."""
 
     # --- routing -------------------------------------------------------------------
     router_policy: Literal["llm", "contract"] = "contract"
@@ -109,6 +146,8 @@ class Settings(BaseSettings):
     """Prompt name, a folder under prompts/."""
     router_prompt_version: str = "production"
     """Prompt version, or an MLflow alias."""
+    router_answer_attempts: int = 3
+    """Times the router asks the model for a valid answer before the message is dead-lettered."""
     max_hops: int = 12
     """Agent hops allowed for one lead before its workflow is stopped."""
     budget_tokens_per_lead: int = 60_000
@@ -121,6 +160,22 @@ class Settings(BaseSettings):
     """Timeout of one agent call, unless the registry sets its own."""
 
     # --- derived -------------------------------------------------------------------
+    def to_env(self) -> dict[str, str]:
+        """These settings as SDR_* variables, so a child process (`infra up`, test fixtures) builds
+        the very same Settings; relative paths are made absolute, unset values are left out."""
+        env: dict[str, str] = {}
+        for name, value in self:
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            elif isinstance(value, Path):
+                value = value.resolve()
+            elif isinstance(value, bool):
+                value = "true" if value else "false"
+            env[f"SDR_{name.upper()}"] = str(value)
+        return env
+
     @property
     def bootstrap_servers(self) -> str:
         """Kafka bootstrap servers clients should use."""

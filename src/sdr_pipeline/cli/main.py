@@ -37,6 +37,8 @@ def _register_groups() -> None:
     from sdr_pipeline.cli import infra
 
     app.add_typer(infra.app, name="infra", help="Start, stop and inspect the local Kafka, Flink, MLflow stack.")
+    from sdr_pipeline.cli import llm
+    app.add_typer(llm.app, name="llm", help="The local model server (llama-server), model pulls, a quick call.")
 
 
 _register_groups()

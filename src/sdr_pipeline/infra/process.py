@@ -136,7 +136,8 @@ def start(spec: ProcessSpec, settings: Settings) -> int:
     log_path = _log_file(settings, spec.name)
     logger.info("starting %s on %s (log: %s)", spec.name, spec.address, log_path)
     with log_path.open("ab") as log:
-        log.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S')} starting: {' '.join(spec.argv)}\n".encode())
+        command = " ".join(arg if len(arg) < 200 else arg[:60] + "…" for arg in spec.argv)
+        log.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S')} starting: {command}\n".encode())
         log.flush()
         try:
             process = subprocess.Popen(  # noqa: S603 - argv is ours

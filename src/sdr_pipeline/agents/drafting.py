@@ -1,0 +1,88 @@
+"""What the two e-mail writers (active_outreach, nurture_campaign) share: who to write to, what
+facts to ground the e-mail in, and the clean-up that keeps a model from inventing links."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from sdr_pipeline.agents.runtime import lead_facts
+from sdr_pipeline.contracts import Envelope, InboundReply, LeadScore
+from sdr_pipeline.exceptions import ContractError
+
+__all__ = ["EmailBrief", "brief_for", "clean_body", "reply_subject"]
+
+_URL = re.compile(r"(?:https?://|www\.)[^\s<>()\"'\]\[]+", re.IGNORECASE)
+_NAME_PLACEHOLDER = re.compile(r"\[(?:your|my|sender(?:'s)?)[ _]name\]|\[name\]", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class EmailBrief:
+    """Everything a writer needs: recipient, threading, and the facts for the prompt."""
+
+    to: str
+    facts: dict[str, Any]
+    in_reply_to: str | None
+    """Message-ID our e-mail answers (replies only)."""
+    reply_subject: str | None
+    """Subject of the prospect's reply, if this answers one."""
+    allowed_hosts: frozenset[str]
+    """Hosts a link in the body may point to: only those named in the facts."""
+
+
+def _hosts_in(text: str) -> set[str]:
+    hosts = set()
+    for match in _URL.findall(text):
+        url = match if "://" in match else f"https://{match}"
+        host = (urlsplit(url).hostname or "").lower().removeprefix("www.")
+        if host:
+            hosts.add(host)
+    return hosts
+
+
+def brief_for(envelope: Envelope, *, contract: str) -> EmailBrief:
+    """The brief for writing to this lead; a lead with no address to write to is a ContractError (422)."""
+    context = envelope.context
+    facts: dict[str, Any] = {"lead": lead_facts(envelope)}
+    in_reply_to = reply_subject = None
+    to = envelope.lead.email
+    if isinstance(context, LeadScore):
+        facts["scoring"] = context.model_dump(exclude={"profile"})
+        if context.profile is not None:
+            facts["research_profile"] = context.profile.model_dump(exclude={"sources"})
+    elif isinstance(context, InboundReply):
+        facts["their_reply"] = {"subject": context.subject, "body": context.body}
+        to = context.from_address or to
+        in_reply_to = context.reply_message_id or context.in_reply_to
+        reply_subject = context.subject or None
+    elif isinstance(context, str):
+        facts["their_reply"] = {"body": context}
+    if not to or "@" not in to:
+        raise ContractError(contract, "no e-mail address to write to", field="lead.email",
+                            lead_id=envelope.lead_id, message_id=envelope.message_id)
+    allowed = _hosts_in(json.dumps(facts, ensure_ascii=False, default=str))
+    return EmailBrief(to=to.strip(), facts=facts, in_reply_to=in_reply_to, reply_subject=reply_subject,
+                      allowed_hosts=frozenset(allowed))
+
+
+def clean_body(body: str, *, allowed_hosts: frozenset[str], sender_name: str) -> str:
+    """Drop links to hosts the facts never named, and fill a left-over name placeholder."""
+
+    def keep_or_drop(match: re.Match[str]) -> str:
+        hosts = _hosts_in(match.group(0))
+        return match.group(0) if hosts and hosts <= allowed_hosts else ""
+
+    body = _URL.sub(keep_or_drop, body)
+    body = _NAME_PLACEHOLDER.sub(sender_name, body)
+    body = re.sub(r"[ \t]+\n", "\n", body)
+    return re.sub(r"\n{3,}", "\n\n", body).strip()
+
+
+def reply_subject(subject: str | None, fallback: str) -> str:
+    """`Re: <their subject>` for a reply, else the model's subject."""
+    if not subject:
+        return fallback
+    return subject if subject.lower().startswith("re:") else f"Re: {subject}"

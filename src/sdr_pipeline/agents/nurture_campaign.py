@@ -1,0 +1,57 @@
+"""nurture_campaign: a three-e-mail sequence with send offsets, for a lead that is not ready yet."""
+
+from __future__ import annotations
+
+import json
+
+from pydantic import BaseModel, Field
+
+from sdr_pipeline.agents.drafting import brief_for, clean_body
+from sdr_pipeline.agents.runtime import DATA_NOT_INSTRUCTIONS, AgentDeps, AgentWork, ask_model
+from sdr_pipeline.contracts import NurtureCampaignInput, NurtureEmail, NurtureSequence
+
+__all__ = ["SequenceDraft", "handle"]
+
+NAME = "nurture_campaign"
+_MAX_TOKENS = 900
+
+
+class _EmailDraft(BaseModel):
+    subject: str = Field(min_length=1, max_length=120)
+    body: str = Field(min_length=1, max_length=900)
+    send_offset_days: int = Field(ge=0, le=90)
+
+
+class SequenceDraft(BaseModel):
+    """What the model writes: exactly three e-mails."""
+
+    emails: list[_EmailDraft] = Field(min_length=3, max_length=3)
+
+
+_SYSTEM = """You are {sender}, a sales development rep. We sell {product}.
+The lead is not ready to buy yet. Write a nurture sequence of exactly three short e-mails
+(each under 100 words, plain text, no markdown) that stay helpful without pushing:
+the first one right away (send_offset_days 0), the second after about a week, the third after about a month.
+Ground them in the facts given (the research profile, talking points, or their reply if any);
+if their reply asks for material or says "not now", respect that.
+Do not invent names, numbers, prices, customers or links, and include no URL.
+Sign each e-mail as {sender}. Answer as JSON.
+""" + DATA_NOT_INSTRUCTIONS
+
+
+async def handle(envelope: NurtureCampaignInput, deps: AgentDeps) -> AgentWork:
+    brief = brief_for(envelope, contract="nurture_ready_lead")
+    settings = deps.settings
+    answer = await ask_model(
+        deps.llm, agent=NAME, system=_SYSTEM.format(sender=settings.sender_name, product=settings.product_pitch),
+        user=json.dumps(brief.facts, ensure_ascii=False, default=str), answer=SequenceDraft,
+        max_tokens=_MAX_TOKENS, message_id=envelope.message_id,
+    )
+    # Send order is by offset, whatever order the model wrote them in.
+    drafts = sorted(answer.value.emails, key=lambda email: email.send_offset_days)
+    sequence = NurtureSequence(to=brief.to, emails=[
+        NurtureEmail(subject=draft.subject.strip(), send_offset_days=draft.send_offset_days,
+                     body=clean_body(draft.body, allowed_hosts=brief.allowed_hosts, sender_name=settings.sender_name))
+        for draft in drafts
+    ])
+    return AgentWork(sequence, answer.prompt_tokens, answer.completion_tokens, answer.cost_usd)

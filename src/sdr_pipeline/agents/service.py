@@ -1,0 +1,61 @@
+"""Run the agents service for real: Kafka publisher, the configured LLM, uvicorn.
+
+`sdr-pipeline agents serve` runs it in the foreground; `process_spec(settings)` describes it
+as a supervised background process for `infra up` and test fixtures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+
+from sdr_pipeline.agents.app import create_app
+from sdr_pipeline.infra.process import ProcessSpec
+from sdr_pipeline.settings import Settings
+
+__all__ = ["build_app", "process_spec", "serve"]
+
+logger = logging.getLogger(__name__)
+
+
+def build_app(settings: Settings) -> FastAPI:
+    """The app wired to the real bus and the configured model endpoint."""
+    from sdr_pipeline.infra.bus import KafkaBus
+    from sdr_pipeline.llm import make_client
+
+    return create_app(settings, llm=make_client(settings, use_cache=False),
+                      publisher=KafkaBus(settings.bootstrap_servers, client_id="sdr-agents"), send_scheduled=True)
+
+
+def serve(settings: Settings) -> None:
+    """Serve every registry agent on agents_host:agents_port until interrupted."""
+    logger.info("agents service on http://%s:%d", settings.agents_host, settings.agents_port)
+    uvicorn.run(build_app(settings), host=settings.agents_host, port=settings.agents_port,
+                log_level="info", access_log=False)
+
+
+def _healthy(url: str) -> bool:
+    with contextlib.suppress(httpx.HTTPError):
+        return httpx.get(url, timeout=1.0).status_code == 200
+    return False
+
+
+def process_spec(settings: Settings) -> ProcessSpec:
+    """The agents service as a supervised process (same settings, passed as SDR_* variables)."""
+    return ProcessSpec(
+        name="agents",
+        argv=[sys.executable, "-m", "sdr_pipeline.agents.service"],
+        host=settings.agents_host, port=settings.agents_port, port_setting="SDR_AGENTS_PORT",
+        health=lambda: _healthy(f"http://{settings.agents_host}:{settings.agents_port}/health"),
+        env=settings.to_env(), start_timeout_s=60.0,
+    )
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    serve(Settings())

@@ -1,0 +1,178 @@
+"""The message bus: the only module that imports kafka-python.
+
+`KafkaBus` talks to a real broker; `InMemoryBus` has the same interface for unit tests.
+Messages are pydantic models written as JSON; the key is the model's `lead_id` unless
+given, so every message of one lead lands on one partition, in order.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from pydantic import BaseModel
+
+from sdr_pipeline.contracts.topics import TopicSpec
+from sdr_pipeline.exceptions import InfraError
+
+__all__ = ["Bus", "InMemoryBus", "KafkaBus", "Record", "broker_ready", "ensure_topics"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Record:
+    """One consumed message, as raw bytes: parsing is the consumer's business."""
+
+    topic: str
+    key: str | None
+    value: bytes
+    partition: int = 0
+    offset: int = 0
+    timestamp_ms: int = 0
+
+
+class Bus(Protocol):
+    """What intake, agents, the CLI and tests need from a message bus."""
+
+    def publish(self, topic: str, message: BaseModel | bytes, *, key: str | None = None) -> None: ...
+
+    def read(self, topics: Iterable[str], *, idle_timeout_s: float = 2.0, max_records: int | None = None) -> list[Record]: ...
+
+
+def _encode(message: BaseModel | bytes, key: str | None) -> tuple[bytes | None, bytes]:
+    if isinstance(message, BaseModel):
+        value = message.model_dump_json().encode("utf-8")
+        key = key if key is not None else getattr(message, "lead_id", None)
+    else:
+        value = message
+    return (key.encode("utf-8") if key is not None else None), value
+
+
+class InMemoryBus:
+    """A bus in a dict, for unit tests; keeps every record in publish order per topic."""
+
+    def __init__(self) -> None:
+        self.topics: dict[str, list[Record]] = defaultdict(list)
+
+    def publish(self, topic: str, message: BaseModel | bytes, *, key: str | None = None) -> None:
+        raw_key, value = _encode(message, key)
+        records = self.topics[topic]
+        records.append(Record(topic, raw_key.decode() if raw_key else None, value, 0, len(records), int(time.time() * 1000)))
+
+    def read(self, topics: Iterable[str], *, idle_timeout_s: float = 2.0, max_records: int | None = None) -> list[Record]:
+        records = [record for topic in topics for record in self.topics.get(topic, [])]
+        return records[:max_records] if max_records is not None else records
+
+
+class KafkaBus:
+    """A real Kafka producer, plus bounded reads for tools and tests."""
+
+    def __init__(self, bootstrap_servers: str, *, client_id: str = "sdr-pipeline", send_timeout_s: float = 10.0) -> None:
+        from kafka import KafkaProducer
+
+        self.bootstrap_servers = bootstrap_servers
+        self.send_timeout_s = send_timeout_s
+        self._client_id = client_id
+        self._producer = KafkaProducer(
+            bootstrap_servers=bootstrap_servers, client_id=client_id, acks="all",
+            retries=5, linger_ms=0, max_block_ms=int(send_timeout_s * 1000),
+        )
+
+    def publish(self, topic: str, message: BaseModel | bytes, *, key: str | None = None) -> None:
+        """Send and wait for the broker's acknowledgement: a returned call means the message is stored."""
+        from kafka.errors import KafkaError
+
+        raw_key, value = _encode(message, key)
+        try:
+            self._producer.send(topic, key=raw_key, value=value).get(timeout=self.send_timeout_s)
+        except KafkaError as error:
+            raise InfraError("kafka", f"could not publish to {topic} ({error})",
+                             fix=f"check the broker at {self.bootstrap_servers}: `sdr-pipeline infra status`") from None
+        logger.debug("published to %s key=%s", topic, raw_key)
+
+    def read(self, topics: Iterable[str], *, idle_timeout_s: float = 2.0, max_records: int | None = None) -> list[Record]:
+        """Everything on `topics` from the beginning, stopping once no record came for `idle_timeout_s`."""
+        return list(self.follow(topics, idle_timeout_s=idle_timeout_s, max_records=max_records))
+
+    def follow(self, topics: Iterable[str], *, group: str | None = None, from_beginning: bool = True,
+               idle_timeout_s: float | None = None, max_records: int | None = None) -> Iterator[Record]:
+        """Yield records as they arrive; ends after `idle_timeout_s` without one (None: never)."""
+        from kafka import KafkaConsumer
+
+        consumer = KafkaConsumer(
+            *topics, bootstrap_servers=self.bootstrap_servers, client_id=f"{self._client_id}-reader",
+            group_id=group, enable_auto_commit=group is not None,
+            auto_offset_reset="earliest" if from_beginning else "latest",
+            consumer_timeout_ms=int(idle_timeout_s * 1000) if idle_timeout_s is not None else float("inf"),
+        )
+        count = 0
+        try:
+            for message in consumer:
+                yield Record(message.topic, message.key.decode() if message.key else None, message.value,
+                             message.partition, message.offset, message.timestamp)
+                count += 1
+                if max_records is not None and count >= max_records:
+                    return
+        finally:
+            consumer.close()
+
+    def close(self) -> None:
+        self._producer.flush(timeout=self.send_timeout_s)
+        self._producer.close(timeout=self.send_timeout_s)
+
+
+def broker_ready(bootstrap_servers: str, *, timeout_s: float = 2.0) -> bool:
+    """True once the broker answers a metadata request; never raises."""
+    import socket
+
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    host, _, port = bootstrap_servers.split(",")[0].rpartition(":")
+    try:  # a closed port answers at once, whereas the admin client would retry until its timeout
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except (OSError, ValueError):
+        return False
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout_s * 1000),
+                                 client_id="sdr-health")
+    except (KafkaError, OSError, ValueError):
+        return False
+    try:
+        admin.list_topics()
+        return True
+    except (KafkaError, OSError):
+        return False
+    finally:
+        admin.close()
+
+
+def ensure_topics(bootstrap_servers: str, specs: Iterable[TopicSpec], *, timeout_s: float = 30.0) -> list[str]:
+    """Create the topics that do not exist yet; returns the names created."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout_s * 1000),
+                             client_id="sdr-topics")
+    try:
+        existing = set(admin.list_topics())
+        missing = [spec for spec in specs if spec.name not in existing]
+        if missing:
+            try:
+                admin.create_topics(
+                    [NewTopic(spec.name, spec.partitions, 1, topic_configs=dict(spec.config)) for spec in missing],
+                    timeout_ms=int(timeout_s * 1000),
+                )
+            except TopicAlreadyExistsError:
+                pass
+            for spec in missing:
+                logger.info("created topic %s (%d partitions, %s)", spec.name, spec.partitions, spec.config)
+        return [spec.name for spec in missing]
+    finally:
+        admin.close()

@@ -1,0 +1,39 @@
+"""The local MLflow tracking server: SQLite backend and an artifact folder in the state directory."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import httpx
+
+from sdr_pipeline.infra.process import ProcessSpec
+from sdr_pipeline.settings import Settings
+
+__all__ = ["mlflow_spec"]
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health", timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def mlflow_spec(settings: Settings) -> ProcessSpec:
+    folder = (settings.state_dir / "mlflow").resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    url = f"http://{settings.mlflow_host}:{settings.mlflow_port}"
+    mlflow = Path(sys.executable).with_name("mlflow")
+    argv = [
+        str(mlflow), "server",
+        "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
+        "--artifacts-destination", str(folder / "artifacts"),
+        "--serve-artifacts",
+        "--host", settings.mlflow_host, "--port", str(settings.mlflow_port),
+        "--workers", "1",
+    ]
+    return ProcessSpec(
+        name="mlflow", argv=argv, host=settings.mlflow_host, port=settings.mlflow_port,
+        port_setting="SDR_MLFLOW_PORT", health=lambda: _healthy(url), start_timeout_s=120.0,
+    )

@@ -1,0 +1,84 @@
+"""Fixtures for agent tests: settings in a temp folder, an in-memory bus, envelopes per stage,
+and a helper that builds the agents app around a scripted LLM."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from email.message import EmailMessage
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sdr_pipeline.agents import Outbox, create_app
+from sdr_pipeline.agents.tools import ResearchTools, crm_lookup, enrichment_lookup
+from sdr_pipeline.contracts import Envelope
+from sdr_pipeline.infra.bus import InMemoryBus
+from sdr_pipeline.llm.testing import ScriptedLLM
+from sdr_pipeline.settings import Settings
+
+PROFILE = {
+    "company_name": "Northwind Logistics",
+    "company_summary": "Northwind Logistics runs freight forwarding across Europe.",
+    "industry": "freight and logistics",
+    "size_estimate": "501-1000 employees",
+    "likely_use_cases": ["answering inbound freight quote requests fast"],
+    "fit_assessment": "Strong: many inbound leads and a planned Q1 budget.",
+    "sources": ["lead", "crm_fixture"],
+}
+LEAD = {"name": "Jo Weber", "email": "jo@northwind-logistics.example", "company_name": "Northwind Logistics",
+        "company_website": "https://northwind-logistics.example", "job_title": "Head of Sales Ops",
+        "project_description": "We lose inbound leads because nobody answers within a day."}
+
+
+class RecordingSender:
+    """An EmailSender that keeps what it was asked to send (the real SMTP path has its own test)."""
+
+    def __init__(self) -> None:
+        self.sent: list[EmailMessage] = []
+
+    def send(self, message: EmailMessage) -> None:
+        self.sent.append(message)
+
+
+def envelope(produced_by: str, context: object = None, *, hop: int = 0, message_id: str = "m-1") -> Envelope:
+    return Envelope(message_id=message_id, lead_id="lead-nw", hop=hop, produced_by=produced_by, lead=LEAD,
+                    context=context, trace_id="trace-1")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(state_dir=tmp_path / "state", website_fetch=False)
+
+
+@pytest.fixture
+def bus() -> InMemoryBus:
+    return InMemoryBus()
+
+
+@pytest.fixture
+def sender() -> RecordingSender:
+    return RecordingSender()
+
+
+@pytest.fixture
+def make_client(settings: Settings, bus: InMemoryBus, sender: RecordingSender) -> Callable[..., httpx.AsyncClient]:
+    """make_client(llm, research=None) -> an httpx client talking to the app in-process."""
+    outboxes: list[Outbox] = []
+
+    def build(llm: object, *, research: ResearchTools | None = None, app_settings: Settings | None = None) -> httpx.AsyncClient:
+        used = app_settings or settings
+        outbox = Outbox(used.state_dir / "agents" / "outbox.sqlite", sender, sender_address=used.email_from)
+        outboxes.append(outbox)
+        tools = research or ResearchTools(crm=crm_lookup(used), enrichment=enrichment_lookup(used), website=None)
+        app = create_app(used, llm=llm, publisher=bus, research=tools, outbox=outbox)
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://agents.test")
+
+    yield build
+    for outbox in outboxes:
+        outbox.close()
+
+
+@pytest.fixture
+def scripted() -> Callable[[list], ScriptedLLM]:
+    return ScriptedLLM

@@ -1,0 +1,41 @@
+"""Shared fixtures: real local services on free ports, each in a throwaway state folder.
+
+Every fixture here starts the real part (no fakes): tests marked `kafka`, `llm`, … use
+them and CI runs them all. Session scope keeps start-up costs to once per run.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from sdr_pipeline.contracts.topics import TOPICS
+from sdr_pipeline.infra import process
+from sdr_pipeline.infra.bus import ensure_topics
+from sdr_pipeline.infra.jars import fetch
+from sdr_pipeline.infra.kafka import broker_spec, prepare_broker
+from sdr_pipeline.settings import Settings
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """A real single-node Kafka broker with the project's topics; yields Settings pointing at it."""
+    settings = Settings(
+        state_dir=tmp_path_factory.mktemp("kafka-state"),
+        kafka_port=free_port(), kafka_controller_port=free_port(),
+    )
+    fetch(settings)
+    prepare_broker(settings)
+    process.start(broker_spec(settings), settings)
+    ensure_topics(settings.bootstrap_servers, TOPICS)
+    yield settings
+    process.stop("kafka", settings)
