@@ -144,8 +144,9 @@ class Settings(BaseSettings):
     """`llm` asks the model for every message; `contract` filters candidates first."""
     router_prompt: str = "router"
     """Prompt name, a folder under prompts/."""
-    router_prompt_version: str = "production"
-    """Prompt version, or an MLflow alias."""
+    router_prompt_version: str = "latest"
+    """Prompt version the routing job starts with (a file under prompts/<name>/, or `latest`);
+    promotions then arrive on router_control and switch it live."""
     router_answer_attempts: int = 3
     """Times the router asks the model for a valid answer before the message is dead-lettered."""
     max_hops: int = 12
@@ -190,6 +191,11 @@ class Settings(BaseSettings):
     def llm_endpoint(self) -> str:
         """OpenAI-compatible base URL (ending in /v1) the LLM client talks to."""
         return self.llm_base_url or f"http://{self.llm_host}:{self.llm_port}/v1"
+
+    @property
+    def agents_url(self) -> str:
+        """Base URL of the agents service the routing job dispatches to."""
+        return f"http://{self.agents_host}:{self.agents_port}"
 
     @property
     def jars_dir(self) -> Path:

@@ -3,7 +3,7 @@ and a helper that builds the agents app around a scripted LLM."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -14,7 +14,6 @@ from sdr_pipeline.agents import Outbox, create_app
 from sdr_pipeline.agents.tools import ResearchTools, crm_lookup, enrichment_lookup
 from sdr_pipeline.contracts import Envelope
 from sdr_pipeline.infra.bus import InMemoryBus
-from sdr_pipeline.llm.testing import ScriptedLLM
 from sdr_pipeline.settings import Settings
 
 PROFILE = {
@@ -62,7 +61,7 @@ def sender() -> RecordingSender:
 
 
 @pytest.fixture
-def make_client(settings: Settings, bus: InMemoryBus, sender: RecordingSender) -> Callable[..., httpx.AsyncClient]:
+def make_client(settings: Settings, bus: InMemoryBus, sender: RecordingSender) -> Iterator[Callable[..., httpx.AsyncClient]]:
     """make_client(llm, research=None) -> an httpx client talking to the app in-process."""
     outboxes: list[Outbox] = []
 
@@ -79,6 +78,14 @@ def make_client(settings: Settings, bus: InMemoryBus, sender: RecordingSender) -
         outbox.close()
 
 
-@pytest.fixture
-def scripted() -> Callable[[list], ScriptedLLM]:
-    return ScriptedLLM
+@pytest.fixture(scope="session")
+def smtp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """The real local SMTP server (infra.smtp, aiosmtpd) as `infra up` starts it, on a free port."""
+    from sdr_pipeline.infra import process
+    from sdr_pipeline.infra.smtp import process_spec
+    from tests.conftest import free_port
+
+    smtp_settings = Settings(state_dir=tmp_path_factory.mktemp("smtp-state"), smtp_port=free_port())
+    process.start(process_spec(smtp_settings), smtp_settings)
+    yield smtp_settings
+    process.stop("smtp", smtp_settings)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import json
 from pathlib import Path
 
@@ -209,3 +211,11 @@ def test_decision_round_trips_as_json(
     decision = decide(stage_envelopes["reply_later"], prompt=prompt, policy="llm",
                       llm=ScriptedLLM([_answer("nurture_campaign")]), registry=registry)
     assert RoutingDecision.model_validate_json(decision.to_bytes()) == decision
+
+
+def test_router_imports_no_flink_mlflow_or_fastapi() -> None:
+    """The Flink job and the lab share this code: it must import neither side's framework."""
+    code = ("import sys, sdr_pipeline.router; "
+            "bad = sorted({m.split('.')[0] for m in sys.modules} & {'pyflink', 'mlflow', 'fastapi'}); "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -101,7 +101,7 @@ def test_every_version_renders_and_lists_every_registry_agent(
             assert f"{agent.name}: {agent.description}" in text, f"{prompt.version} misses {agent.name}"
         assert NONE_AGENT in text
         assert DATA_IS_NOT_INSTRUCTIONS in messages[-1]["content"]
-        assert "Ana Ruiz" in _data_block(messages[-1]["content"])
+        assert "Priya Nair" in _data_block(messages[-1]["content"])
 
 
 def test_agent_section_comes_from_the_registry_not_the_template(prompts_dir: Path) -> None:

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from sdr_pipeline.cli import _stack
 from sdr_pipeline.infra import jars, process, stack
 from sdr_pipeline.infra.process import PartStatus
 from sdr_pipeline.settings import Settings
@@ -16,7 +17,7 @@ from sdr_pipeline.settings import Settings
 app = typer.Typer(no_args_is_help=True)
 console = Console()
 
-_PARTS_HELP = "Parts to act on (default: all), e.g. kafka mlflow."
+_PARTS_HELP = "Parts to act on (default: kafka mlflow smtp llm), e.g. kafka mlflow."
 
 
 def _render(rows: list[PartStatus]) -> None:
@@ -29,6 +30,10 @@ def _render(rows: list[PartStatus]) -> None:
     console.print(table)
 
 
+def _all_status(settings: Settings) -> list[PartStatus]:
+    return [*stack.status(settings, _stack.ALL), stack.flink_status(settings)]
+
+
 @app.command()
 def fetch() -> None:
     """Download the Java jars (Kafka broker, Flink Kafka connector) into the cache, if missing."""
@@ -38,12 +43,25 @@ def fetch() -> None:
 
 
 @app.command()
+def topics() -> None:
+    """Create the declared topics (contracts/topics.py) on the configured broker, if missing."""
+    from sdr_pipeline.contracts.topics import TOPICS
+    from sdr_pipeline.infra.bus import ensure_topics
+
+    settings = Settings()
+    created = ensure_topics(settings.bootstrap_servers, TOPICS)
+    for spec in TOPICS:
+        mark = "[green]created[/]" if spec.name in created else "exists"
+        console.print(f"{spec.name:<20} {spec.partitions} partitions  {mark}  {spec.purpose}")
+
+
+@app.command()
 def up(parts: list[str] = typer.Argument(None, help=_PARTS_HELP)) -> None:
     """Start the stack (idempotent: running parts are left alone) and print where everything is."""
     settings = Settings()
     started = time.monotonic()
-    rows = stack.up(settings, parts)
-    _render(rows)
+    stack.up(settings, _stack.ALL if parts else _stack.INFRA, parts)
+    _render(_all_status(settings))
     console.print(f"stack up in {time.monotonic() - started:.1f} s · MLflow UI: {settings.tracking_uri} · "
                   f"Kafka: {settings.bootstrap_servers} · logs: {settings.logs_dir}/")
 
@@ -51,25 +69,26 @@ def up(parts: list[str] = typer.Argument(None, help=_PARTS_HELP)) -> None:
 @app.command()
 def down(parts: list[str] = typer.Argument(None, help=_PARTS_HELP)) -> None:
     """Stop exactly the processes `infra up` started."""
-    stopped = stack.down(Settings(), parts)
+    stopped = stack.down(Settings(), _stack.ALL, parts)
     console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing of ours was running")
 
 
 @app.command()
 def status(as_json: bool = typer.Option(False, "--json", help="One JSON object for scripts.")) -> None:
-    """Each part with its address, pid and health. Exits 1 if any part is down."""
-    rows = stack.status(Settings())
+    """Each part with its address, pid and health. Exits 1 if an infrastructure part is down."""
+    rows = _all_status(Settings())
+    infra_names = {part.name for part in _stack.INFRA} | {"flink"}
+    healthy = all(row.healthy for row in rows if row.name in infra_names)
     if as_json:
-        typer.echo(json.dumps({"parts": [row.to_dict() for row in rows],
-                               "healthy": all(row.healthy for row in rows)}, indent=2))
+        typer.echo(json.dumps({"parts": [row.to_dict() for row in rows], "healthy": healthy}, indent=2))
     else:
         _render(rows)
-    if not all(row.healthy for row in rows):
+    if not healthy:
         raise typer.Exit(code=1)
 
 
 @app.command()
-def logs(part: str = typer.Argument(..., help="kafka, mlflow, llm, smtp, agents or intake."),
+def logs(part: str = typer.Argument(..., help="kafka, mlflow, smtp, llama-server, agents, intake or router."),
          lines: int = typer.Option(40, "--lines", "-n", help="How many of the last lines to show.")) -> None:
     """Show the end of one part's log file."""
     tail = process.log_tail(Settings(), part, lines=lines)

@@ -34,11 +34,18 @@ def _configure(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log 
 
 def _register_groups() -> None:
     """Each area's Typer lives in its own module; adding an area is one line here."""
-    from sdr_pipeline.cli import infra
+    from sdr_pipeline.cli import demo, infra
 
     app.add_typer(infra.app, name="infra", help="Start, stop and inspect the local Kafka, Flink, MLflow stack.")
+    app.command(name="smoke")(demo.smoke)
+    app.command(name="demo", help="The main demo; until the routing job lands, the Flink round trip.")(demo.smoke)
     from sdr_pipeline.cli import llm
     app.add_typer(llm.app, name="llm", help="The local model server (llama-server), model pulls, a quick call.")
+    from sdr_pipeline.cli import agents, intake
+    app.add_typer(agents.app, name="agents", help="The SDR agents service, registry, contracts and outbox.")
+    app.add_typer(intake.app, name="intake", help="The lead form, JSON endpoint, e-mail webhook and bridge.")
+    from sdr_pipeline.cli import datasets
+    app.add_typer(datasets.app, name="datasets", help="Generate and validate the labelled routing datasets.")
 
 
 _register_groups()

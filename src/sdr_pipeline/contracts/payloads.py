@@ -28,6 +28,7 @@ from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -188,15 +189,20 @@ class DeliveryReport(_Payload):
 
 
 class InboundReply(_Payload):
-    """A prospect's e-mail reply, as the intake webhook writes it into `context`."""
+    """A prospect's e-mail reply: the inbound webhook's body (`from`, `to`, `subject`, `body`,
+    `in_reply_to`, `message_id`) and, under these field names, the context intake writes."""
 
-    from_address: str = Field(min_length=3)
-    to_address: str = ""
-    subject: str = ""
-    body: str
-    in_reply_to: str | None = None
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    from_address: str = Field(pattern=_EMAIL_PATTERN, max_length=320,
+                              validation_alias=AliasChoices("from_address", "from"))
+    to_address: str = Field(default="", max_length=320, validation_alias=AliasChoices("to_address", "to"))
+    subject: str = Field(default="", max_length=500)
+    body: str = Field(min_length=1, max_length=50_000)
+    in_reply_to: str | None = Field(default=None, max_length=1000)
     """Message-ID of our e-mail it answers; how intake finds the lead."""
-    reply_message_id: str | None = None
+    reply_message_id: str | None = Field(default=None, max_length=1000,
+                                         validation_alias=AliasChoices("reply_message_id", "message_id"))
     """The reply's own Message-ID, so our answer threads under it."""
     received_at: datetime = Field(default_factory=utc_now)
 
@@ -308,7 +314,7 @@ def _score_or_reply(value: Any) -> str | None:
         return _TAG_REPLY_TEXT
     if _has(value, "next_step") or _has(value, "score"):
         return _TAG_LEAD_SCORE
-    if _has(value, "body") and _has(value, "from_address"):
+    if _has(value, "body") and (_has(value, "from_address") or _has(value, "from")):
         return _TAG_REPLY
     return None
 

@@ -35,9 +35,9 @@ class ProcessSpec:
     """Short name: the pid file, the log file and the `status` row use it."""
     argv: list[str]
     host: str
-    port: int
-    """The port it listens on; must be free before start."""
-    port_setting: str
+    port: int | None
+    """The port it listens on, which must be free before start; None for a process that serves no port."""
+    port_setting: str | None
     """Environment variable that moves the port, named in the busy-port error."""
     health: Callable[[], bool]
     """Returns True once the process serves requests; must not raise and must time out fast."""
@@ -51,7 +51,7 @@ class ProcessSpec:
 
     @property
     def address(self) -> str:
-        return f"{self.host}:{self.port}"
+        return f"{self.host}:{self.port}" if self.port is not None else self.host
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ def start(spec: ProcessSpec, settings: Settings) -> int:
             return existing
         _wait_healthy(spec, settings, existing)
         return existing
-    if port_open(spec.host, spec.port):
+    if spec.port is not None and port_open(spec.host, spec.port):
         raise UserError(
             f"port {spec.port} needed by {spec.name} is already taken by another process",
             fix=f"stop that process or set {spec.port_setting} to a free port",

@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TextIO
 
 from sdr_pipeline.exceptions import InfraError, UserError
 from sdr_pipeline.llm.downloads import ProgressFn, cache_lock, download_package, file_sha256, no_progress
@@ -148,12 +149,11 @@ def _build(settings: Settings, source: LlamaServerSource, root: Path, progress: 
     build = work / "build"
     log_path = root / "build.log"
     generator = ["-G", "Ninja"] if shutil.which("ninja") else []
-    # No network: the UI download is off and llama.cpp fetches nothing else; we also hide proxies.
-    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    # No network: with the prebuilt UI off, llama.cpp's CMake fetches nothing.
     with log_path.open("w") as log:
-        _run(["cmake", "-S", str(src), "-B", str(build), *generator, *BUILD_FLAGS], log, env, progress, log_path)
+        _run(["cmake", "-S", str(src), "-B", str(build), *generator, *BUILD_FLAGS], log, progress, log_path)
         _run(["cmake", "--build", str(build), "--target", "llama-server", "-j", str(_BUILD_JOBS)],
-             log, env, progress, log_path)
+             log, progress, log_path)
     built = build / "bin" / "llama-server"
     if not built.is_file():
         raise InfraError("llama-server build", f"the build finished but {built} is missing",
@@ -171,11 +171,11 @@ def _build(settings: Settings, source: LlamaServerSource, root: Path, progress: 
     return binary
 
 
-def _run(argv: list[str], log, env: dict[str, str], progress: ProgressFn, log_path: Path) -> None:  # noqa: ANN001
+def _run(argv: list[str], log: TextIO, progress: ProgressFn, log_path: Path) -> None:
     """Run one build step, copying its output to the log and reporting `[n/total]` steps."""
     log.write(f"$ {' '.join(argv)}\n")
     log.flush()
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)  # noqa: S603
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # noqa: S603
     assert process.stdout is not None
     deadline = time.monotonic() + _BUILD_TIMEOUT_S
     for line in process.stdout:

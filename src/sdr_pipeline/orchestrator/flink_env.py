@@ -10,7 +10,8 @@ from sdr_pipeline.settings import Settings
 __all__ = ["make_env"]
 
 
-def make_env(settings: Settings, *, parallelism: int | None = None, checkpointing: bool = False):
+def make_env(settings: Settings, *, parallelism: int | None = None, checkpointing: bool = False,
+             extra: dict[str, str] | None = None):
     """A StreamExecutionEnvironment with the Kafka connector on `pipeline.jars` and our interpreter."""
     from pyflink.common import Configuration
     from pyflink.datastream import StreamExecutionEnvironment
@@ -22,6 +23,8 @@ def make_env(settings: Settings, *, parallelism: int | None = None, checkpointin
     config.set_string("taskmanager.memory.network.min", "32m")
     config.set_string("taskmanager.memory.network.max", "32m")
     config.set_string("python.fn-execution.bundle.time", "10")
+    for key, value in (extra or {}).items():
+        config.set_string(key, value)
     env = StreamExecutionEnvironment.get_execution_environment(config)
     # Without this the Python workers may start another interpreter that lacks pyflink.
     env.set_python_executable(sys.executable)

@@ -31,11 +31,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sdr_pipeline.contracts.decision import RoutingDecision, RoutingPolicy
 from sdr_pipeline.contracts.envelope import Envelope
 from sdr_pipeline.exceptions import RouterDecisionError, UserError
+from sdr_pipeline.registry import NONE_AGENT, AgentRegistry
 from sdr_pipeline.router.prompt import RouterPrompt
 
 if TYPE_CHECKING:
     from sdr_pipeline.llm import ChatClient, LLMResult
-    from sdr_pipeline.registry import AgentRegistry
 
 __all__ = ["DEFAULT_ANSWER_ATTEMPTS", "POLICIES", "adecide", "answer_schema", "decide"]
 
@@ -74,13 +74,11 @@ def decide(
 ) -> RoutingDecision:
     """Decide which agent takes `envelope` (blocking; the lab's entry point)."""
     steps = _decision_steps(envelope, prompt=prompt, policy=policy, registry=registry, answer_attempts=answer_attempts)
-    try:
-        request = next(steps)
-        while True:
-            request = steps.send(llm.chat(request.messages, schema=request.schema, schema_name=_SCHEMA_NAME,
-                                          max_tokens=request.max_tokens))
-    except StopIteration as finished:
-        return finished.value
+    outcome = _advance(steps)
+    while isinstance(outcome, _ChatRequest):
+        outcome = _advance(steps, llm.chat(outcome.messages, schema=outcome.schema, schema_name=_SCHEMA_NAME,
+                                           max_tokens=outcome.max_tokens))
+    return outcome
 
 
 async def adecide(
@@ -94,14 +92,11 @@ async def adecide(
 ) -> RoutingDecision:
     """Decide which agent takes `envelope` (async; the Flink AsyncFunction's entry point)."""
     steps = _decision_steps(envelope, prompt=prompt, policy=policy, registry=registry, answer_attempts=answer_attempts)
-    try:
-        request = next(steps)
-        while True:
-            result = await llm.achat(request.messages, schema=request.schema, schema_name=_SCHEMA_NAME,
-                                     max_tokens=request.max_tokens)
-            request = steps.send(result)
-    except StopIteration as finished:
-        return finished.value
+    outcome = _advance(steps)
+    while isinstance(outcome, _ChatRequest):
+        outcome = _advance(steps, await llm.achat(outcome.messages, schema=outcome.schema, schema_name=_SCHEMA_NAME,
+                                                  max_tokens=outcome.max_tokens))
+    return outcome
 
 
 @dataclass(frozen=True)
@@ -145,6 +140,17 @@ class _Answer(BaseModel):
     reason: str = Field(min_length=1)
 
 
+_Steps = Generator["_ChatRequest", "LLMResult | None", RoutingDecision]
+
+
+def _advance(steps: _Steps, result: LLMResult | None = None) -> _ChatRequest | RoutingDecision:
+    """Feed the last model result in; get the next request, or the finished decision."""
+    try:
+        return steps.send(result)
+    except StopIteration as finished:
+        return finished.value
+
+
 def _decision_steps(
     envelope: Envelope,
     *,
@@ -152,10 +158,8 @@ def _decision_steps(
     policy: RoutingPolicy,
     registry: AgentRegistry,
     answer_attempts: int,
-) -> Generator[_ChatRequest, LLMResult, RoutingDecision]:
+) -> _Steps:
     """The whole decision, yielding each model request and receiving its result."""
-    from sdr_pipeline.registry import NONE_AGENT
-
     if policy not in POLICIES:
         raise UserError(f"unknown routing policy '{policy}'", fix=f"set SDR_ROUTER_POLICY to one of {', '.join(POLICIES)}")
     if answer_attempts < 1:

@@ -31,15 +31,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
 from sdr_pipeline.contracts.envelope import Envelope
 from sdr_pipeline.exceptions import UserError
-
-if TYPE_CHECKING:
-    from sdr_pipeline.registry import AgentRegistry
+from sdr_pipeline.registry import NONE_AGENT, AgentRegistry
 
 __all__ = [
     "DATA_BLOCK_END",
@@ -107,8 +105,6 @@ class RouterPrompt:
         self, envelope: Envelope, registry: AgentRegistry, *, allowed: Sequence[str] | None = None,
     ) -> list[dict[str, str]]:
         """Chat messages for one envelope; `allowed` narrows the answers listed (default: every agent + none)."""
-        from sdr_pipeline.registry import NONE_AGENT
-
         answers = list(allowed) if allowed is not None else [*registry.names, NONE_AGENT]
         values = {
             "agents": registry.prompt_section().strip(),

@@ -1,0 +1,219 @@
+"""The intake service: the lead form, the JSON lead endpoint and the inbound e-mail webhook.
+
+Everything accepted becomes an envelope on incoming_leads (the bridge moves it on to
+agent_messages). Bad input is answered 4xx with a reason a person can act on and logged;
+it never reaches a topic:
+
+    GET  /                    the lead form
+    POST /                    form submission -> 303 to /thanks, or the form again with errors (422)
+    POST /api/leads           JSON lead -> 201 {lead_id, message_id}
+    POST /api/inbound-email   a prospect's reply (from, to, subject, body, in_reply_to) -> 202, unknown lead -> 404
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from pydantic import ValidationError
+
+from sdr_pipeline.contracts import (
+    INCOMING_LEADS,
+    Envelope,
+    InboundReply,
+    Lead,
+    LeadSubmission,
+    lead_id_from_email_message_id,
+)
+from sdr_pipeline.exceptions import InfraError
+from sdr_pipeline.intake.bridge import Publisher
+from sdr_pipeline.intake.form import render_form, render_thanks
+from sdr_pipeline.intake.leads import KnownLead, LeadStore
+from sdr_pipeline.settings import Settings
+
+__all__ = ["create_app", "field_errors"]
+
+logger = logging.getLogger(__name__)
+
+_FORM_TYPE = "application/x-www-form-urlencoded"
+_JSON_TYPE = "application/json"
+_REPLY_NAMESPACE = uuid.UUID("0b7e4c57-9f1e-4a8e-8d7c-2f5b3f0c6a11")
+
+
+class _BadRequest(Exception):
+    def __init__(self, status_code: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status_code = status_code
+        self.detail = detail
+
+
+async def _read_body(request: Request, *, content_type: str, max_bytes: int) -> bytes:
+    actual = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if actual != content_type:
+        raise _BadRequest(415, f"send Content-Type: {content_type}, not '{actual or 'none'}'")
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise _BadRequest(413, f"body of {declared} bytes is over the {max_bytes}-byte limit")
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > max_bytes:
+            raise _BadRequest(413, f"body is over the {max_bytes}-byte limit")
+    return bytes(body)
+
+
+async def _read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
+    body = await _read_body(request, content_type=_JSON_TYPE, max_bytes=max_bytes)
+    try:
+        data = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise _BadRequest(400, f"body is not valid JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise _BadRequest(422, f"expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+_FRIENDLY = {
+    "missing": "this field is required",
+    "string_too_short": "this field is required",
+    "string_too_long": "this is too long",
+    "string_type": "this must be text",
+}
+
+
+def field_errors(error: ValidationError) -> dict[str, str]:
+    """One message per field, worded for the person filling the form."""
+    errors: dict[str, str] = {}
+    for item in error.errors():
+        field = str(item["loc"][0]) if item["loc"] else "(form)"
+        if field in errors:
+            continue
+        if item["type"] == "string_pattern_mismatch" and field in ("email", "from_address", "from"):
+            message = "enter an e-mail address like name@company.com"
+        else:
+            message = _FRIENDLY.get(item["type"], item["msg"].removeprefix("Value error, "))
+        errors[field] = message
+    return errors
+
+
+def _lead_envelope(submission: LeadSubmission, lead_id: str) -> Envelope:
+    lead = Lead(**submission.model_dump())
+    produced_by = "crm_import" if submission.lead_source == "crm_import" else "web_form"
+    return Envelope(lead_id=lead_id, hop=0, produced_by=produced_by, lead=lead)
+
+
+def create_app(settings: Settings, *, publisher: Publisher, leads: LeadStore | None = None) -> FastAPI:
+    """The intake app; `publisher` is the bus (or `InMemoryBus` in tests)."""
+    store = leads or LeadStore(settings.state_dir / "intake" / "leads.sqlite")
+    max_bytes = settings.request_max_bytes
+    app = FastAPI(title="sdr-pipeline intake", description="Lead form, JSON lead endpoint, inbound e-mail webhook.")
+    app.state.leads = store
+
+    async def accept(submission: LeadSubmission) -> Envelope:
+        envelope = _lead_envelope(submission, store.lead_id_for(submission.email))
+        await asyncio.to_thread(publisher.publish, INCOMING_LEADS, envelope)
+        store.record(envelope.lead_id, envelope.lead)
+        logger.info("accepted lead_id=%s message_id=%s from %s", envelope.lead_id, envelope.message_id,
+                    envelope.produced_by)
+        return envelope
+
+    def refuse(request: Request, status_code: int, detail: str, **extra: Any) -> JSONResponse:
+        logger.warning("%s %s refused with %d: %s", request.method, request.url.path, status_code, detail)
+        return JSONResponse({"detail": detail, **extra}, status_code=status_code)
+
+    @app.get("/", response_class=HTMLResponse)
+    async def form_page() -> HTMLResponse:
+        return HTMLResponse(render_form())
+
+    @app.post("/", response_model=None)
+    async def form_submit(request: Request) -> Response:
+        try:
+            body = await _read_body(request, content_type=_FORM_TYPE, max_bytes=max_bytes)
+            values = {key: items[0] for key, items in parse_qs(body.decode("utf-8"), keep_blank_values=True).items()}
+        except _BadRequest as problem:
+            logger.warning("form refused with %d: %s", problem.status_code, problem.detail)
+            return HTMLResponse(render_form(errors={"(form)": problem.detail}), status_code=problem.status_code)
+        except UnicodeDecodeError:
+            return HTMLResponse(render_form(errors={"(form)": "the form data is not UTF-8"}), status_code=400)
+        try:
+            submission = LeadSubmission.model_validate({**values, "lead_source": "web_form"})
+        except ValidationError as error:
+            errors = field_errors(error)
+            logger.info("form submission with errors: %s", errors)
+            return HTMLResponse(render_form(values, errors), status_code=422)
+        try:
+            envelope = await accept(submission)
+        except InfraError as error:
+            logger.warning("form lead not stored: %s", error)
+            return HTMLResponse(render_form(values, {"(form)": "we could not store your request; please try again"}),
+                                status_code=503)
+        return RedirectResponse(f"/thanks?lead_id={envelope.lead_id}", status_code=303)
+
+    @app.get("/thanks", response_class=HTMLResponse)
+    async def thanks(lead_id: str = "") -> HTMLResponse:
+        return HTMLResponse(render_thanks(lead_id))
+
+    @app.post("/api/leads", status_code=201, response_model=None)
+    async def post_lead(request: Request) -> JSONResponse:
+        try:
+            data = await _read_json_object(request, max_bytes)
+        except _BadRequest as problem:
+            return refuse(request, problem.status_code, problem.detail)
+        try:
+            submission = LeadSubmission.model_validate(data)
+        except ValidationError as error:
+            errors = field_errors(error)
+            return refuse(request, 422, "; ".join(f"{field}: {problem}" for field, problem in errors.items()),
+                          errors=[{"field": field, "problem": problem} for field, problem in errors.items()])
+        try:
+            envelope = await accept(submission)
+        except InfraError as error:
+            return refuse(request, 503, str(error))
+        return JSONResponse({"lead_id": envelope.lead_id, "message_id": envelope.message_id, "status": "accepted"},
+                            status_code=201)
+
+    def find_lead(reply: InboundReply) -> KnownLead | None:
+        if reply.in_reply_to:
+            lead_id = lead_id_from_email_message_id(reply.in_reply_to)
+            if lead_id is not None:
+                return store.get(lead_id)
+        return store.by_email(reply.from_address)
+
+    @app.post("/api/inbound-email", status_code=202, response_model=None)
+    async def inbound_email(request: Request) -> JSONResponse:
+        try:
+            data = await _read_json_object(request, max_bytes)
+        except _BadRequest as problem:
+            return refuse(request, problem.status_code, problem.detail)
+        try:
+            reply = InboundReply.model_validate(data)
+        except ValidationError as error:
+            errors = field_errors(error)
+            return refuse(request, 422, "; ".join(f"{field}: {problem}" for field, problem in errors.items()))
+        known = find_lead(reply)
+        if known is None:
+            return refuse(request, 404, f"no known lead for in_reply_to={reply.in_reply_to!r} or "
+                                        f"from={reply.from_address!r}; nothing was published")
+        message_id = (uuid.uuid5(_REPLY_NAMESPACE, reply.reply_message_id).hex if reply.reply_message_id
+                      else uuid.uuid4().hex)
+        envelope = Envelope(message_id=message_id, lead_id=known.lead_id, hop=0, produced_by="inbound_email",
+                            lead=known.lead, context=reply.model_dump(mode="json"))
+        try:
+            await asyncio.to_thread(publisher.publish, INCOMING_LEADS, envelope)
+        except InfraError as error:
+            return refuse(request, 503, str(error))
+        logger.info("reply for lead_id=%s accepted as message_id=%s", known.lead_id, message_id)
+        return JSONResponse({"lead_id": known.lead_id, "message_id": message_id, "status": "accepted"},
+                            status_code=202)
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,81 @@
+"""Run the intake service for real: the web app on the Kafka bus, plus the bridge in a background thread.
+
+`sdr-pipeline intake serve` runs it in the foreground; `process_spec(settings)` describes it
+as a supervised background process for `infra up` and test fixtures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import threading
+from collections.abc import AsyncIterator
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+
+from sdr_pipeline.infra.process import ProcessSpec
+from sdr_pipeline.intake.app import create_app
+from sdr_pipeline.intake.bridge import run_bridge
+from sdr_pipeline.intake.leads import LeadStore
+from sdr_pipeline.settings import Settings
+
+__all__ = ["build_app", "process_spec", "serve"]
+
+logger = logging.getLogger(__name__)
+
+
+def build_app(settings: Settings, *, bridge: bool = True) -> FastAPI:
+    """The intake app on the real bus; with `bridge`, it also moves incoming_leads to agent_messages."""
+    from sdr_pipeline.infra.bus import KafkaBus
+
+    bus = KafkaBus(settings.bootstrap_servers, client_id="sdr-intake")
+    leads = LeadStore(settings.state_dir / "intake" / "leads.sqlite")
+    app = create_app(settings, publisher=bus, leads=leads)
+    if bridge:
+        stop = threading.Event()
+
+        @contextlib.asynccontextmanager
+        async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+            thread = threading.Thread(target=run_bridge, args=(bus,), kwargs={"stop": stop, "leads": leads},
+                                      name="intake-bridge", daemon=True)
+            thread.start()
+            try:
+                yield
+            finally:
+                stop.set()
+                thread.join(timeout=10)
+
+        app.router.lifespan_context = lifespan
+    return app
+
+
+def serve(settings: Settings, *, bridge: bool = True) -> None:
+    """Serve the form and webhooks on intake_host:intake_port until interrupted."""
+    logger.info("intake service on http://%s:%d", settings.intake_host, settings.intake_port)
+    uvicorn.run(build_app(settings, bridge=bridge), host=settings.intake_host, port=settings.intake_port,
+                log_level="info", access_log=False)
+
+
+def _healthy(url: str) -> bool:
+    with contextlib.suppress(httpx.HTTPError):
+        return httpx.get(url, timeout=1.0).status_code == 200
+    return False
+
+
+def process_spec(settings: Settings) -> ProcessSpec:
+    """The intake service (with its bridge) as a supervised process."""
+    return ProcessSpec(
+        name="intake",
+        argv=[sys.executable, "-m", "sdr_pipeline.intake.service"],
+        host=settings.intake_host, port=settings.intake_port, port_setting="SDR_INTAKE_PORT",
+        health=lambda: _healthy(f"http://{settings.intake_host}:{settings.intake_port}/health"),
+        env=settings.to_env(), start_timeout_s=60.0,
+    )
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    serve(Settings())

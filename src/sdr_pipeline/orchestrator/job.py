@@ -1,0 +1,255 @@
+"""The routing job: a thin PyFlink shell around `steps.py`.
+
+    agent_messages ─► Gate ◄── router_control (broadcast: live prompt version)
+                       │ RouteTask
+                       ▼
+                  RouteStep (async: the LLM router)
+                       │ decision
+                       ▼
+                  Ledger (keyed by lead_id: tokens, cost, loops)
+                       │ approved
+                       ▼
+                  Dispatcher (async: POST to the agent, retried)
+
+Every operator emits (topic, key, value) tuples; the ones addressed to a real topic go
+to its Kafka sink (routing_decisions, dead_letters, workflow_events). Checkpoints are
+retained in the state folder; a restart resumes from the newest one, and the Kafka source
+commits its offsets with each checkpoint, so a crash loses no message. Agents are
+idempotent on message_id, so a replayed dispatch sends no e-mail twice.
+
+Run locally with `sdr-pipeline orchestrator run`, or submit this file to a cluster with
+`flink run -py src/sdr_pipeline/orchestrator/job.py`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from sdr_pipeline.contracts.topics import AGENT_MESSAGES, DEAD_LETTERS, ROUTER_CONTROL, ROUTING_DECISIONS, WORKFLOW_EVENTS
+from sdr_pipeline.infra.process import ProcessSpec, read_pid
+from sdr_pipeline.orchestrator.flink_env import make_env
+from sdr_pipeline.orchestrator.steps import DECIDED, DISPATCH, ROUTE, Dispatcher, Gate, LeadLedger, Ledger, Limits, RouteStep
+from sdr_pipeline.registry import load_registry
+from sdr_pipeline.router import list_prompts, load_prompt
+from sdr_pipeline.settings import Settings
+
+__all__ = ["build_job", "checkpoint_dir", "latest_checkpoint", "main", "process_spec", "ready_file"]
+
+logger = logging.getLogger(__name__)
+
+_SINK_TOPICS = (ROUTING_DECISIONS, DEAD_LETTERS, WORKFLOW_EVENTS)
+
+
+def checkpoint_dir(settings: Settings) -> Path:
+    return (settings.state_dir / "flink" / "checkpoints").resolve()
+
+
+def ready_file(settings: Settings) -> Path:
+    """Written once the job is submitted and running; the supervisor's health check reads it."""
+    return settings.run_dir / "router.ready"
+
+
+def latest_checkpoint(settings: Settings) -> Path | None:
+    """The newest completed checkpoint of an earlier run, if any."""
+    completed = [meta.parent for meta in checkpoint_dir(settings).glob("*/chk-*/_metadata")]
+    return max(completed, key=lambda path: path.stat().st_mtime) if completed else None
+
+
+def _flink_functions():
+    """The Flink operator classes, defined only where pyflink is importable."""
+    from pyflink.datastream.functions import AsyncFunction, BroadcastProcessFunction, KeyedProcessFunction
+    from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
+    from pyflink.common import Types
+
+    prompt_state = MapStateDescriptor("live_prompt_version", Types.STRING(), Types.STRING())
+
+    class GateFunction(BroadcastProcessFunction):
+        def __init__(self, gate: Gate) -> None:
+            self.gate = gate
+
+        def process_element(self, value, ctx):
+            live = ctx.get_broadcast_state(prompt_state).get(self.gate.prompt_name)
+            for output in self.gate.on_message(value, live):
+                yield output.as_tuple()
+
+        def process_broadcast_element(self, value, ctx):
+            control, outputs = self.gate.on_control(value)
+            if control is not None:
+                ctx.get_broadcast_state(prompt_state).put(control.prompt, control.version)
+            for output in outputs:
+                yield output.as_tuple()
+
+    class RouteFunction(AsyncFunction):
+        def __init__(self, step: RouteStep, settings: Settings) -> None:
+            self.step = step
+            self.settings = settings
+            self._llm = None
+
+        async def async_invoke(self, value):
+            if self._llm is None:
+                from sdr_pipeline.llm import make_client
+
+                self._llm = make_client(self.settings, use_cache=False)
+            return [output.as_tuple() for output in await self.step.run(value[2], self._llm)]
+
+        def timeout(self, value):
+            from sdr_pipeline.orchestrator.steps import timeout_dead_letter
+
+            return [timeout_dead_letter(value[2], stage="routing").as_tuple()]
+
+    class LedgerFunction(KeyedProcessFunction):
+        def __init__(self, ledger: Ledger) -> None:
+            self.ledger = ledger
+            self.state = None
+
+        def open(self, runtime_context):
+            self.state = runtime_context.get_state(ValueStateDescriptor("lead_ledger", Types.STRING()))
+
+        def process_element(self, value, ctx):
+            ledger, outputs = self.ledger.apply(LeadLedger.from_json(self.state.value()), value[2])
+            self.state.update(ledger.to_json())
+            for output in outputs:
+                yield output.as_tuple()
+
+    class DispatchFunction(AsyncFunction):
+        def __init__(self, dispatcher: Dispatcher) -> None:
+            self.dispatcher = dispatcher
+            self._client = None
+
+        async def async_invoke(self, value):
+            if self._client is None:
+                import httpx
+
+                self._client = httpx.AsyncClient(timeout=30.0)
+            return [output.as_tuple() for output in await self.dispatcher.run(value[2], self._client)]
+
+        def timeout(self, value):
+            from sdr_pipeline.orchestrator.steps import timeout_dead_letter
+
+            return [timeout_dead_letter(value[2], stage="dispatch").as_tuple()]
+
+    return prompt_state, GateFunction, RouteFunction, LedgerFunction, DispatchFunction
+
+
+def build_job(env, settings: Settings, *, group_id: str = "sdr-router") -> None:
+    """Add the routing topology to `env`."""
+    from pyflink.common import Time, Types, WatermarkStrategy
+    from pyflink.common.serialization import SimpleStringSchema
+    from pyflink.datastream import AsyncDataStream
+    from pyflink.datastream.connectors.base import DeliveryGuarantee
+    from pyflink.datastream.connectors.kafka import (
+        KafkaOffsetResetStrategy,
+        KafkaOffsetsInitializer,
+        KafkaRecordSerializationSchema,
+        KafkaSink,
+        KafkaSource,
+    )
+
+    registry = load_registry()
+    prompts = {(p.name, p.version): p for p in list_prompts(settings.router_prompt, prompts_dir=settings.prompts_dir)}
+    start_prompt = load_prompt(settings.router_prompt, settings.router_prompt_version, prompts_dir=settings.prompts_dir)
+    limits = Limits(settings.max_hops, settings.budget_tokens_per_lead, settings.budget_usd_per_lead)
+    gate = Gate(prompts, settings.router_prompt, start_prompt.version, limits)
+    route = RouteStep(prompts, registry, settings.router_policy, settings.router_answer_attempts)
+    dispatcher = Dispatcher(registry, settings.agents_url)
+    prompt_state, GateFunction, RouteFunction, LedgerFunction, DispatchFunction = _flink_functions()
+    row = Types.TUPLE([Types.STRING(), Types.STRING(), Types.STRING()])
+
+    def source(topic: str, group: str):
+        return (KafkaSource.builder().set_bootstrap_servers(settings.bootstrap_servers).set_topics(topic)
+                .set_group_id(group)
+                .set_starting_offsets(KafkaOffsetsInitializer.committed_offsets(KafkaOffsetResetStrategy.EARLIEST))
+                .set_value_only_deserializer(SimpleStringSchema())
+                .set_property("commit.offsets.on.checkpoint", "true").build())
+
+    messages = env.from_source(source(AGENT_MESSAGES, group_id), WatermarkStrategy.no_watermarks(), "agent_messages")
+    control = env.from_source(source(ROUTER_CONTROL, f"{group_id}-control"), WatermarkStrategy.no_watermarks(),
+                              "router_control")
+    gated = (messages.connect(control.broadcast(prompt_state))
+             .process(GateFunction(gate), output_type=row).name("gate: validate, hop limit, prompt version"))
+    routed = AsyncDataStream.unordered_wait(
+        gated.filter(lambda r: r[0] == ROUTE), RouteFunction(route, settings),
+        Time.seconds(int(settings.llm_timeout_s * settings.router_answer_attempts * settings.llm_max_attempts) + 5),
+        capacity=settings.dispatch_capacity, output_type=row).name("route: LLM router")
+    ledgered = (routed.filter(lambda r: r[0] == DECIDED).key_by(lambda r: r[1], key_type=Types.STRING())
+                .process(LedgerFunction(Ledger(limits)), output_type=row).name("ledger: budgets, loops"))
+    longest_agent = max((agent.timeout_s + 10) * agent.max_attempts for agent in registry.agents)
+    dispatched = AsyncDataStream.unordered_wait(
+        ledgered.filter(lambda r: r[0] == DISPATCH), DispatchFunction(dispatcher),
+        Time.seconds(int(longest_agent)), capacity=settings.dispatch_capacity, output_type=row,
+    ).name("dispatch: POST to agent")
+    everything = gated.union(routed, ledgered, dispatched)
+    for topic in _SINK_TOPICS:
+        sink = (KafkaSink.builder().set_bootstrap_servers(settings.bootstrap_servers)
+                .set_record_serializer(KafkaRecordSerializationSchema.builder().set_topic(topic)
+                                       .set_value_serialization_schema(SimpleStringSchema()).build())
+                .set_delivery_guarantee(DeliveryGuarantee.AT_LEAST_ONCE).build())
+        (everything.filter(lambda r, wanted=topic: r[0] == wanted).map(lambda r: r[2], output_type=Types.STRING())
+         .sink_to(sink).name(f"sink: {topic}"))
+
+
+def job_config(settings: Settings) -> dict[str, str]:
+    """Checkpointing, retention and restart settings; resumes from the newest retained checkpoint."""
+    config = {
+        "execution.checkpointing.dir": checkpoint_dir(settings).as_uri(),
+        "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
+        "execution.checkpointing.num-retained": "2",
+        "restart-strategy.type": "fixed-delay",
+        "restart-strategy.fixed-delay.attempts": "20",
+        "restart-strategy.fixed-delay.delay": "2 s",
+    }
+    resume = latest_checkpoint(settings)
+    if resume is not None:
+        config["execution.state-recovery.path"] = resume.as_uri()
+        config["execution.state-recovery.ignore-unclaimed-state"] = "true"
+    return config
+
+
+def run(settings: Settings) -> None:
+    """Submit the job to a local mini-cluster and block until it ends."""
+    config = job_config(settings)
+    if "execution.state-recovery.path" in config:
+        logger.info("resuming from checkpoint %s", config["execution.state-recovery.path"])
+    env = make_env(settings, checkpointing=True, extra=config)
+    build_job(env, settings)
+    client = env.execute_async("sdr-pipeline router")
+    ready = ready_file(settings)
+    ready.parent.mkdir(parents=True, exist_ok=True)
+    ready.write_text(str(client.get_job_id()))
+    logger.info("routing job %s running (policy %s, prompt %s/%s, agents at %s)", client.get_job_id(),
+                settings.router_policy, settings.router_prompt, settings.router_prompt_version, settings.agents_url)
+    client.get_job_execution_result().result()
+
+
+def _running(settings: Settings) -> bool:
+    """Healthy once `run` wrote the ready file for the process the pid file names."""
+    pid = read_pid(settings, "router")
+    ready = ready_file(settings)
+    pid_file = settings.run_dir / "router.pid"
+    return pid is not None and ready.exists() and ready.stat().st_mtime >= pid_file.stat().st_mtime
+
+
+def clear_ready(settings: Settings) -> None:
+    """Forget an earlier run's ready file before a start."""
+    ready_file(settings).unlink(missing_ok=True)
+
+
+def process_spec(settings: Settings) -> ProcessSpec:
+    """The routing job on a local mini-cluster, as a supervised process with the same settings."""
+    return ProcessSpec(
+        name="router", argv=[sys.executable, "-m", "sdr_pipeline.orchestrator.job"],
+        host="flink mini-cluster", port=None, port_setting=None, health=lambda: _running(settings),
+        env=settings.to_env(), start_timeout_s=120.0, stop_timeout_s=30.0,
+    )
+
+
+def main() -> None:
+    """Entry point for `python -m sdr_pipeline.orchestrator.job` and `flink run -py`."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    run(Settings())
+
+
+if __name__ == "__main__":
+    main()
