@@ -39,3 +39,28 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     ensure_topics(settings.bootstrap_servers, TOPICS)
     yield settings
     process.stop("kafka", settings)
+
+
+# --- LLM (owner: llm layer) -----------------------------------------------------------
+# A real llama-server on a free port with a throwaway state folder; builds llama-server and
+# pulls the model first if a fresh clone lacks them. Yields Settings pointing at it, so a
+# test calls `make_client(llm_server_smol, use_cache=False)`.
+
+def _llama_server_for_tests(model: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    from sdr_pipeline.llm.server import scratch_server
+
+    state_dir = tmp_path_factory.mktemp(f"llama-server-{model.split('-')[0]}")
+    with scratch_server(Settings(), model, state_dir=state_dir) as server:
+        yield server.settings
+
+
+@pytest.fixture(scope="session")
+def llm_server_smol(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """SmolLM2-135M behind llama-server: fast, for plumbing tests (routes near randomly)."""
+    yield from _llama_server_for_tests("smollm2-135m-instruct-q4_1", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def llm_server_qwen(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Qwen2.5-Coder-1.5B behind llama-server: the default model, for routing-quality checks."""
+    yield from _llama_server_for_tests("qwen2.5-coder-1.5b-instruct-q4_k_m", tmp_path_factory)

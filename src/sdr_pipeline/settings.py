@@ -138,6 +138,8 @@ class Settings(BaseSettings):
     """What we sell, in one sentence: the agents judge fit and write e-mails against it."""
     sender_name: str = "Alex Morgan, Relay"
     """Signature of outgoing e-mails."""
+    agents_llm_timeout_s: float = 300.0
+    """Timeout of one LLM request made by an agent (drafting e-mails takes longer than routing)."""
 
     # --- routing -------------------------------------------------------------------
     router_policy: Literal["llm", "contract"] = "contract"

@@ -89,3 +89,9 @@ def smtp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     process.start(process_spec(smtp_settings), smtp_settings)
     yield smtp_settings
     process.stop("smtp", smtp_settings)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """The app uses asyncio (to_thread, timeout); trio is installed (by selenium) but not a target."""
+    return "asyncio"

@@ -103,7 +103,8 @@ def test_contexts_agree_with_the_agent_contracts(dataset: list[Example]) -> None
         expected = example.expected_agent
         if example.has_tag("well_formed") and expected != "none":
             if expected not in accepted:
-                problems.append((example.id, "well_formed but rejected", registry.check_input(expected, example.message)))
+                reason = registry.check_input(expected, example.message)
+                problems.append((example.id, "well_formed but rejected", reason))
             elif not example.has_tag("reply") and accepted != {expected}:
                 problems.append((example.id, "well_formed but also accepted by", accepted - {expected}))
         if any(example.has_tag(tag) for tag in DRIFTED) and expected in accepted:

@@ -60,3 +60,9 @@ def browser() -> Iterator[object]:
     driver.set_page_load_timeout(20)
     yield driver
     driver.quit()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """The app uses asyncio (to_thread, timeout); trio is installed (by selenium) but not a target."""
+    return "asyncio"

@@ -28,7 +28,8 @@ def build_app(settings: Settings) -> FastAPI:
     from sdr_pipeline.infra.bus import KafkaBus
     from sdr_pipeline.llm import make_client
 
-    return create_app(settings, llm=make_client(settings, use_cache=False),
+    llm_settings = settings.model_copy(update={"llm_timeout_s": settings.agents_llm_timeout_s})
+    return create_app(settings, llm=make_client(llm_settings, use_cache=False),
                       publisher=KafkaBus(settings.bootstrap_servers, client_id="sdr-agents"), send_scheduled=True)
 
 

@@ -38,7 +38,10 @@ def _register_groups() -> None:
 
     app.add_typer(infra.app, name="infra", help="Start, stop and inspect the local Kafka, Flink, MLflow stack.")
     app.command(name="smoke")(demo.smoke)
-    app.command(name="demo", help="The main demo; until the routing job lands, the Flink round trip.")(demo.smoke)
+    app.command(name="demo")(demo.demo)
+    from sdr_pipeline.cli import orchestrator
+    app.add_typer(orchestrator.app, name="orchestrator", help="The Flink routing job.")
+    app.command(name="trace")(orchestrator.trace)
     from sdr_pipeline.cli import llm
     app.add_typer(llm.app, name="llm", help="The local model server (llama-server), model pulls, a quick call.")
     from sdr_pipeline.cli import agents, intake

@@ -548,7 +548,8 @@ class _Maker:
         points = self.talking_points(person)
         variant = (index // 2) % 4
         if variant == 0:
-            text = f"Lead score: {value}/100\nNext step: {word}\nTalking points:\n" + "\n".join(f"- {p}" for p in points)
+            bullets = "\n".join(f"- {point}" for point in points)
+            text = f"Lead score: {value}/100\nNext step: {word}\nTalking points:\n{bullets}"
         elif variant == 1:
             phrase = "reach out personally now" if step == "actively_engage" else "put them in a nurture sequence"
             text = (f"After reviewing the research I'd put {person.company} at {value} out of 100. "
@@ -904,7 +905,8 @@ def assign_splits(examples: Sequence[Example], *, seed: int, test_fraction: floa
         members.sort(key=lambda item: item.tags)  # stable: the shuffle decides among equal tags
         offset = rng.random()
         for position, member in enumerate(members):
-            to_test = math.floor((position + 1) * test_fraction + offset) > math.floor(position * test_fraction + offset)
+            before, after = position * test_fraction + offset, (position + 1) * test_fraction + offset
+            to_test = math.floor(after) > math.floor(before)
             assigned.append(member.model_copy(update={"split": "test" if to_test else "dev"}))
     assigned.sort(key=lambda item: item.id)
     rng.shuffle(assigned)

@@ -1,0 +1,99 @@
+"""The demo's traffic: a handful of realistic leads through the web form, then prospect replies.
+
+Everything goes in through the intake service's real endpoints, so the demo exercises the
+whole loop: intake → incoming_leads → bridge → agent_messages → routing job → agents.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from sdr_pipeline.exceptions import InfraError
+from sdr_pipeline.infra.bus import KafkaBus
+from sdr_pipeline.orchestrator.journeys import JOURNEY_TOPICS, Step, is_finished, journeys
+from sdr_pipeline.settings import Settings
+
+__all__ = ["DEMO_LEADS", "DEMO_REPLIES", "follow", "submit_leads", "submit_replies"]
+
+logger = logging.getLogger(__name__)
+
+DEMO_LEADS: tuple[dict[str, str], ...] = (
+    {"name": "Priya Nair", "email": "priya.nair@brightwave-logistics.example", "company_name": "Brightwave Logistics",
+     "job_title": "CTO", "lead_source": "web_form",
+     "project_description": "We run 900 refrigerated trucks and want to stream their telemetry into our warehouse "
+                            "in real time. Budget is approved for Q1; we'd like a technical call next week."},
+    {"name": "Tomás Ortega", "email": "tomas@ortega-bakeries.example", "company_name": "Ortega Family Bakeries",
+     "job_title": "Office manager", "lead_source": "web_form",
+     "project_description": "Just browsing, maybe next year. We have three shops and a spreadsheet."},
+    {"name": "Mei Chen", "email": "mei.chen@northpeak-health.example", "company_name": "Northpeak Health",
+     "job_title": "VP Data Platform", "lead_source": "crm_import",
+     "project_description": "Evaluating event streaming for patient-device alerts across 14 hospitals; "
+                            "security review starts this month."},
+)
+
+DEMO_REPLIES: tuple[dict[str, str], ...] = (
+    {"from": "priya.nair@brightwave-logistics.example", "to": "sdr@example.com", "subject": "Re: your note",
+     "body": "Thanks! Could we book a 30-minute demo on Thursday? Also, what would pricing look like for 900 trucks?"},
+    {"from": "tomas@ortega-bakeries.example", "to": "sdr@example.com", "subject": "Re: your note",
+     "body": "Please remove me from your list, we are not interested."},
+)
+
+
+@dataclass(frozen=True)
+class Submitted:
+    lead_id: str
+    label: str
+
+
+def _post(client: httpx.Client, url: str, payload: dict[str, str]) -> dict:
+    try:
+        response = client.post(url, json=payload, timeout=30.0)
+    except httpx.HTTPError as error:
+        raise InfraError("intake", f"cannot reach {url} ({type(error).__name__})",
+                         fix="start it with `sdr-pipeline infra up intake`") from None
+    if response.status_code >= 300:
+        raise InfraError("intake", f"{url} answered {response.status_code}: {response.text[:200]}")
+    return response.json()
+
+
+def submit_leads(settings: Settings, leads: tuple[dict[str, str], ...] = DEMO_LEADS) -> list[Submitted]:
+    """Post each lead to the intake JSON endpoint, as the web form would."""
+    url = f"http://{settings.intake_host}:{settings.intake_port}/api/leads"
+    with httpx.Client() as client:
+        return [Submitted(_post(client, url, lead)["lead_id"], f"{lead['name']} ({lead['company_name']})")
+                for lead in leads]
+
+
+def submit_replies(settings: Settings, replies: tuple[dict[str, str], ...] = DEMO_REPLIES) -> list[Submitted]:
+    """Post each prospect reply to the intake's inbound e-mail webhook."""
+    url = f"http://{settings.intake_host}:{settings.intake_port}/api/inbound-email"
+    with httpx.Client() as client:
+        return [Submitted(_post(client, url, reply)["lead_id"], f"reply from {reply['from']}") for reply in replies]
+
+
+def follow(settings: Settings, lead_ids: list[str], *, since_steps: dict[str, int] | None = None,
+           timeout_s: float = 900.0, poll_s: float = 3.0,
+           on_update: Callable[[dict[str, list[Step]]], None] = lambda _: None) -> dict[str, list[Step]]:
+    """Poll the topics until every lead's workflow is over (or `timeout_s`), reporting each update.
+
+    `since_steps` counts steps already seen per lead, so a second phase (replies) waits for new ones.
+    """
+    bus = KafkaBus(settings.bootstrap_servers, client_id="sdr-demo")
+    deadline = time.monotonic() + timeout_s
+    seen = since_steps or {}
+    try:
+        while True:
+            wanted = {lead: steps for lead, steps in journeys(bus.read(JOURNEY_TOPICS, idle_timeout_s=1.0)).items()
+                      if lead in lead_ids}
+            on_update(wanted)
+            done = all(is_finished(wanted.get(lead, [])[seen.get(lead, 0):]) for lead in lead_ids)
+            if done or time.monotonic() > deadline:
+                return wanted
+            time.sleep(poll_s)
+    finally:
+        bus.close()
