@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -26,19 +28,25 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """A real single-node Kafka broker with the project's topics; yields Settings pointing at it."""
-    settings = Settings(
-        state_dir=tmp_path_factory.mktemp("kafka-state"),
-        kafka_port=free_port(), kafka_controller_port=free_port(),
-    )
+@contextmanager
+def private_broker(state_dir: Path) -> Iterator[Settings]:
+    """A real single-node Kafka broker with the project's topics on free ports, stopped afterwards."""
+    settings = Settings(state_dir=state_dir, kafka_port=free_port(), kafka_controller_port=free_port())
     fetch(settings)
     prepare_broker(settings)
     process.start(broker_spec(settings), settings)
-    ensure_topics(settings.bootstrap_servers, TOPICS)
-    yield settings
-    process.stop("kafka", settings)
+    try:
+        ensure_topics(settings.bootstrap_servers, TOPICS)
+        yield settings
+    finally:
+        process.stop("kafka", settings)
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """A real Kafka broker shared by the session; yields Settings pointing at it."""
+    with private_broker(tmp_path_factory.mktemp("kafka-state")) as settings:
+        yield settings
 
 
 # --- LLM (owner: llm layer) -----------------------------------------------------------
@@ -64,3 +72,20 @@ def llm_server_smol(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settin
 def llm_server_qwen(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """Qwen2.5-Coder-1.5B behind llama-server: the default model, for routing-quality checks."""
     yield from _llama_server_for_tests("qwen2.5-coder-1.5b-instruct-q4_k_m", tmp_path_factory)
+
+
+# --- MLflow (owner: evaluation lab) ---------------------------------------------------
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """A real MLflow tracking server (SQLite backend, served artifacts) on a free port with a
+    throwaway state folder; yields Settings whose `tracking_uri` points at it."""
+    from sdr_pipeline.infra.mlflow_server import mlflow_spec
+
+    settings = Settings(state_dir=tmp_path_factory.mktemp("mlflow-state"), mlflow_port=free_port(),
+                        mlflow_tracking_uri=None)
+    process.start(mlflow_spec(settings), settings)
+    try:
+        yield settings
+    finally:
+        process.stop("mlflow", settings)

@@ -35,7 +35,7 @@ def journey_table(lead_id: str, steps: list[Step]) -> Table:
     for step in steps:
         colour = colours.get(step.kind, "white")
         table.add_row(step.at[11:19], "" if step.hop is None else str(step.hop), f"[{colour}]{step.kind}[/]",
-                      step.agent or "", step.detail,
+                      step.agent or "", step.detail if len(step.detail) <= 160 else step.detail[:159] + "…",
                       "" if step.latency_s is None else f"{step.latency_s:.2f} s",
                       "" if step.tokens is None else str(step.tokens))
     return table

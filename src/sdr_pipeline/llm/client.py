@@ -54,8 +54,8 @@ class LLMClient:
                  ledger: CostLedger | None = None) -> None:
         self.provider = settings.llm_provider
         self.model = settings.llm_model
-        self.base_url = settings.llm_endpoint
-        self.endpoint = _public_endpoint(self.base_url)
+        self._base_url = settings.llm_endpoint
+        self.endpoint = _public_endpoint(self._base_url)  # safe to show: no user-info, no query string
         self.timeout_s = settings.llm_timeout_s
         self.cache = cache
         self.retry = retry or RetryPolicy.from_settings(settings)
@@ -113,7 +113,7 @@ class LLMClient:
     # --- the parts ------------------------------------------------------------------------
     def _client(self) -> openai.OpenAI:
         if self._sync_client is None:
-            self._sync_client = openai.OpenAI(base_url=self.base_url, api_key=self._api_key,
+            self._sync_client = openai.OpenAI(base_url=self._base_url, api_key=self._api_key,
                                               timeout=self.timeout_s, max_retries=0)
         return self._sync_client
 
@@ -122,7 +122,7 @@ class LLMClient:
         loop = id(asyncio.get_running_loop())
         client = self._async_clients.get(loop)
         if client is None:
-            client = openai.AsyncOpenAI(base_url=self.base_url, api_key=self._api_key,
+            client = openai.AsyncOpenAI(base_url=self._base_url, api_key=self._api_key,
                                         timeout=self.timeout_s, max_retries=0)
             self._async_clients = {loop: client}  # drop clients of finished loops
         return client

@@ -27,7 +27,7 @@ from sdr_pipeline.llm.pull import require_model
 from sdr_pipeline.settings import Settings
 
 __all__ = ["SERVER_NAME", "RunningServer", "ServerState", "process_spec", "scratch_server", "serve", "server_status",
-           "served_model", "stop_server"]
+           "served_model", "stop_server", "wants_local_server"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +49,11 @@ class ServerState:
     model: str | None
     """Model the running server reports, if it answers."""
     detail: str = ""
+
+
+def wants_local_server(settings: Settings) -> bool:
+    """True when the settings point the client at our own llama-server (what `infra up` should start)."""
+    return settings.llm_provider == "local" and settings.llm_base_url is None
 
 
 def _base(settings: Settings) -> str:
