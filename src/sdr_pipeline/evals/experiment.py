@@ -12,7 +12,7 @@ import json
 import logging
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from sdr_pipeline.llm import ChatClient
     from sdr_pipeline.llm.testing import ScriptedLLM
 
-__all__ = ["EvalRun", "EvalSpec", "find_repo_root", "resolve_prompt", "run_spec", "scripted_llm", "select_examples",
+__all__ = ["EvalRun", "EvalSpec", "find_repo_root", "lab_settings", "resolve_prompt", "run_spec", "scripted_llm", "select_examples",
            "write_record"]
 
 logger = logging.getLogger(__name__)
@@ -51,8 +51,10 @@ class EvalSpec:
     version: str = "latest"
     """A file version (`v2`, `latest`) or an MLflow alias such as `production`."""
     policy: str = "contract"
-    provider: str = "local"
-    model: str = "qwen2.5-coder-1.5b-instruct-q4_k_m"
+    provider: str | None = None
+    """`local` or `openai`; None: settings.llm_provider."""
+    model: str | None = None
+    """None: settings.llm_model."""
     concurrency: int = 1
     """Decisions in flight at once (threads); the local 2-core server serves 2."""
 
@@ -64,9 +66,14 @@ class EvalSpec:
         if self.concurrency < 1:
             raise UserError(f"concurrency must be at least 1, got {self.concurrency}")
 
+    def resolved(self, settings: Settings) -> EvalSpec:
+        """This spec with provider and model filled in from `settings` where left open."""
+        return replace(self, provider=self.provider or settings.llm_provider, model=self.model or settings.llm_model)
+
     def llm_settings(self, settings: Settings) -> Settings:
         """`settings` with this spec's provider and model."""
-        return settings.model_copy(update={"llm_provider": self.provider, "llm_model": self.model})
+        spec = self.resolved(settings)
+        return settings.model_copy(update={"llm_provider": spec.provider, "llm_model": spec.model})
 
 
 @dataclass(frozen=True)
@@ -88,8 +95,8 @@ class EvalRun:
             "prompt_version": self.prompt.version,
             "prompt_hash": self.prompt.hash,
             "requested_version": spec.version,
-            "provider": spec.provider,
-            "model": spec.model,
+            "provider": spec.provider or "",
+            "model": spec.model or "",
             "reported_model": self.result.model or "",
             "policy": spec.policy,
             "dataset": str(spec.dataset),
@@ -144,6 +151,7 @@ def resolve_prompt(spec: EvalSpec, settings: Settings) -> RouterPrompt:
 def run_spec(spec: EvalSpec, settings: Settings, *, llm: ChatClient | None = None, use_cache: bool | None = None,
              on_progress: ProgressCallback | None = None) -> EvalRun:
     """Load the slice and the prompt, build the client (unless given) and evaluate."""
+    spec = spec.resolved(settings)
     examples = select_examples(load_dataset(spec.dataset, split=spec.split), limit=spec.limit, seed=spec.seed)
     prompt = resolve_prompt(spec, settings)
     if llm is None:
@@ -157,16 +165,33 @@ def run_spec(spec: EvalSpec, settings: Settings, *, llm: ChatClient | None = Non
                    examples=len(examples))
 
 
-def scripted_llm(examples: int, *, agent: str = NONE_AGENT, attempts: int = 3) -> ScriptedLLM:
-    """A scripted client that always answers `agent` (for dry runs of notebooks and sweeps without a model).
+def scripted_llm(*, agent: str = NONE_AGENT, answers: int = 100_000) -> ScriptedLLM:
+    """A scripted client that always answers `agent` (dry runs of notebooks and sweeps without a model).
 
-    `none` is allowed under every policy, so every answer is valid; other agents may be
-    refused under `contract` where their input contract does not accept the message.
+    `none` is allowed under every policy, so every answer is valid; another agent is
+    refused (and re-asked) where the contract policy has ruled it out for the message.
     """
     from sdr_pipeline.llm.testing import ScriptedLLM
 
     answer = {"agent": agent, "confidence": 0.5, "reason": "scripted answer"}
-    return ScriptedLLM([answer] * (examples * attempts))
+    return ScriptedLLM([answer] * answers, model="scripted")
+
+
+def lab_settings(root: Path, *, tracking_uri: str | None = None, llm_base_url: str | None = None,
+                 cache_dir: str | Path | None = None) -> Settings:
+    """Settings for a notebook run: the checkout's prompts, plus what the caller (a sweep, a test) passed in.
+
+    A papermill kernel cannot receive a Settings object, so sweeps hand over the few
+    values that differ from the environment's as notebook parameters.
+    """
+    overrides: dict[str, Any] = {"prompts_dir": root / "prompts"}
+    if tracking_uri:
+        overrides["mlflow_tracking_uri"] = tracking_uri
+    if llm_base_url:
+        overrides["llm_base_url"] = llm_base_url
+    if cache_dir:
+        overrides["cache_dir"] = Path(cache_dir)
+    return Settings(**overrides)
 
 
 def write_record(path: Path | str, run: EvalRun, run_id: str | None) -> Path:

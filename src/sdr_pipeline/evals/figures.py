@@ -22,6 +22,7 @@ __all__ = [
     "accuracy_intervals_figure",
     "confusion_figure",
     "cost_accuracy_figure",
+    "journey_figure",
     "latency_figure",
     "promotion_figure",
     "recall_figure",
@@ -155,4 +156,26 @@ def promotion_figure(candidate: EvalResult, production: EvalResult | None) -> Fi
     axis.set_ylabel("recall / accuracy")
     axis.legend()
     axis.set_title("promotion evidence")
+    return figure
+
+
+def journey_figure(steps: pd.DataFrame) -> Figure:
+    """Each lead's decisions over time (minutes since its first), one row per lead, coloured by agent."""
+    leads = list(dict.fromkeys(steps["lead_id"]))
+    agents = list(dict.fromkeys(steps["agent"]))
+    colours = {agent: f"C{index % 10}" for index, agent in enumerate(agents)}
+    figure = _figure(10, 0.42 * len(leads) + 1.8)
+    axis = figure.add_subplot()
+    for row, lead in enumerate(leads):
+        group = steps[steps["lead_id"] == lead]
+        minutes = (group["decided_at"] - group["decided_at"].min()).dt.total_seconds() / 60
+        axis.plot(minutes, [row] * len(group), color="lightgray", zorder=1)
+        axis.scatter(minutes, [row] * len(group), c=[colours[agent] for agent in group["agent"]], zorder=2, s=45)
+    for agent, colour in colours.items():
+        axis.scatter([], [], c=colour, label=agent)
+    axis.set_yticks(range(len(leads)), leads)
+    axis.invert_yaxis()
+    axis.set_xlabel("minutes since the lead's first decision")
+    axis.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
+    axis.set_title("lead journeys: one routing decision per dot")
     return figure

@@ -148,6 +148,11 @@ class EvalMetrics:
         values["total_tokens"] = float(self.prompt_tokens + self.completion_tokens)
         return values
 
+    def headline(self) -> dict[str, float]:
+        """`flat()` without the per-class figures."""
+        per_class = tuple(f"{prefix}_" for prefix in ("precision", "recall", "support"))
+        return {name: value for name, value in self.flat().items() if not name.startswith(per_class)}
+
 
 def compute_metrics(predictions: Sequence[Prediction], *, labels: Sequence[str] = ROUTING_LABELS) -> EvalMetrics:
     """Every figure, from the predictions alone (so saved predictions can be re-scored)."""

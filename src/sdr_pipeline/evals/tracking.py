@@ -100,14 +100,14 @@ def experiment_id(client: MlflowClient, name: str) -> str:
 
 
 def log_eval_run(run: EvalRun, *, tracking_uri: str, experiment: str = EXPERIMENT, run_name: str | None = None,
-                 tags: Mapping[str, str] | None = None) -> str:
-    """Record one evaluation as a finished MLflow run; returns the run id."""
+                 sweep: str | None = None, tags: Mapping[str, str] | None = None) -> str:
+    """Record one evaluation as a finished MLflow run (tagged with its sweep, if any); returns the run id."""
     from mlflow.entities import Metric, Param, RunTag
 
     client = mlflow_client(tracking_uri)
     result = run.result
     name = run_name or f"{result.prompt_version}-{run.spec.policy}-{run.spec.model}-{run.spec.dataset.stem}"
-    all_tags = {KIND_TAG: "eval", **(tags or {})}
+    all_tags = {KIND_TAG: "eval", **({SWEEP_TAG: sweep} if sweep else {}), **(tags or {})}
     created = client.create_run(experiment_id(client, experiment), run_name=name, tags=all_tags)
     run_id = created.info.run_id
     try:

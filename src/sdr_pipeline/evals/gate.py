@@ -1,0 +1,166 @@
+"""The promotion gate: may a candidate prompt version replace the one in production?
+
+A pure function of two sets of predictions on the same examples and the gate values
+(`evals/gate.yaml`), so it is tested on hand-made predictions. Four checks, all must pass:
+
+- `no_regression`: paired McNemar test on per-example correctness; fails when production
+  wins more discordant pairs *and* p < alpha (a significant regression). Without a
+  production version there is nothing to regress from and the check passes.
+- `recall_floor`: every label present in the test split reaches its recall floor.
+- `invalid_ceiling`: the share of examples without a valid decision stays below a ceiling.
+- `cost_ceiling`: cost per 1,000 messages stays below an absolute ceiling and, when
+  production costs anything, below `max_cost_ratio` times production's cost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from sdr_pipeline.evals.metrics import mcnemar
+from sdr_pipeline.evals.runner import Prediction, compute_metrics
+from sdr_pipeline.exceptions import UserError
+
+__all__ = ["GateCheck", "GateConfig", "GateVerdict", "check_promotion", "load_gate_config"]
+
+
+class GateConfig(BaseModel):
+    """The gate values; see evals/gate.yaml for the chosen ones and why."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    alpha: float = Field(0.05, gt=0, lt=1)
+    """Significance level of the McNemar test for a regression."""
+    recall_floor: float = Field(0.5, ge=0, le=1)
+    """Minimum recall of every label present in the test split."""
+    recall_floors: dict[str, float] = Field(default_factory=dict)
+    """Per-label overrides of `recall_floor`."""
+    max_invalid_rate: float = Field(0.02, ge=0, le=1)
+    """Largest share of examples without a valid decision."""
+    max_cost_per_1k_usd: float = Field(5.0, ge=0)
+    """Largest cost per 1,000 routed messages, in US dollars."""
+    max_cost_ratio: float | None = Field(1.5, gt=0)
+    """Largest candidate/production cost ratio (ignored when production costs nothing; None: no limit)."""
+
+    def floor_for(self, label: str) -> float:
+        return self.recall_floors.get(label, self.recall_floor)
+
+
+def load_gate_config(path: Path | str) -> GateConfig:
+    """Read and validate the gate values file."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise UserError(f"gate file {path} does not exist", fix="pass --gate evals/gate.yaml") from None
+    try:
+        return GateConfig.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise UserError(f"gate file {path}, field '{'.'.join(str(p) for p in first['loc'])}': {first['msg']}") from None
+
+
+@dataclass(frozen=True)
+class GateCheck:
+    """One check's verdict and the figures behind it."""
+
+    name: str
+    passed: bool
+    detail: str
+    """One sentence with the figures, for the terminal."""
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    """All checks; `passed` only if every one passed."""
+
+    checks: tuple[GateCheck, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(check.passed for check in self.checks)
+
+    @property
+    def failed(self) -> tuple[GateCheck, ...]:
+        return tuple(check for check in self.checks if not check.passed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"passed": self.passed,
+                "checks": [{"name": c.name, "passed": c.passed, "detail": c.detail, "figures": c.figures}
+                           for c in self.checks]}
+
+
+def _paired(candidate: Sequence[Prediction], production: Sequence[Prediction]) -> list[tuple[Prediction, Prediction]]:
+    """Candidate and production predictions of the same examples, in candidate order."""
+    by_id = {prediction.example_id: prediction for prediction in production}
+    if set(by_id) != {prediction.example_id for prediction in candidate}:
+        missing = len({p.example_id for p in candidate} ^ set(by_id))
+        raise UserError(f"candidate and production were evaluated on different examples ({missing} differ)",
+                        fix="evaluate both on the same dataset file, split, limit and seed")
+    return [(prediction, by_id[prediction.example_id]) for prediction in candidate]
+
+
+def _regression_check(candidate: Sequence[Prediction], production: Sequence[Prediction] | None,
+                      config: GateConfig) -> GateCheck:
+    if production is None:
+        return GateCheck("no_regression", True, "no production version yet: nothing to regress from")
+    pairs = _paired(candidate, production)
+    truth = [cand.expected for cand, _ in pairs]
+    result = mcnemar(truth, [prod.predicted for _, prod in pairs], [cand.predicted for cand, _ in pairs])
+    n = len(pairs)
+    cand_acc = sum(cand.correct for cand, _ in pairs) / n
+    prod_acc = sum(prod.correct for _, prod in pairs) / n
+    regression = result.b > result.c and result.p_value < config.alpha
+    figures = {"candidate_accuracy": cand_acc, "production_accuracy": prod_acc, "n": n,
+               "production_only_right": result.b, "candidate_only_right": result.c,
+               "p_value": result.p_value, "exact": result.exact, "alpha": config.alpha}
+    detail = (f"accuracy {cand_acc:.3f} vs production {prod_acc:.3f} on {n} paired examples; "
+              f"production alone right on {result.b}, candidate alone right on {result.c}; "
+              f"McNemar p = {result.p_value:.4f} ({'exact' if result.exact else 'chi-square'}), alpha {config.alpha}")
+    if regression:
+        detail = "significant regression: " + detail
+    return GateCheck("no_regression", not regression, detail, figures)
+
+
+def check_promotion(candidate: Sequence[Prediction], production: Sequence[Prediction] | None,
+                    config: GateConfig) -> GateVerdict:
+    """Judge a candidate against production (None when nothing is in production yet)."""
+    metrics = compute_metrics(candidate)
+    production_metrics = compute_metrics(production) if production else None
+    checks = [_regression_check(candidate, production, config)]
+
+    below = {label: recall for label, recall in metrics.recall.items() if recall < config.floor_for(label)}
+    floors = {label: config.floor_for(label) for label in metrics.recall}
+    shown = ", ".join(f"{label} {recall:.2f} < {floors[label]:.2f}" for label, recall in below.items())
+    checks.append(GateCheck(
+        "recall_floor", not below,
+        f"recall below its floor: {shown}" if below else
+        f"every label at or above its floor (lowest: {min(metrics.recall.values()):.2f})",
+        {"recall": metrics.recall, "floors": floors, "support": metrics.support},
+    ))
+
+    checks.append(GateCheck(
+        "invalid_ceiling", metrics.invalid_rate <= config.max_invalid_rate,
+        f"invalid-output rate {metrics.invalid_rate:.3f} (ceiling {config.max_invalid_rate:.3f})",
+        {"invalid_rate": metrics.invalid_rate, "max_invalid_rate": config.max_invalid_rate},
+    ))
+
+    cost = metrics.cost_per_1k_messages
+    production_cost = production_metrics.cost_per_1k_messages if production_metrics else 0.0
+    ratio = cost / production_cost if production_cost > 0 else None
+    too_costly = cost > config.max_cost_per_1k_usd
+    too_much_more = ratio is not None and config.max_cost_ratio is not None and ratio > config.max_cost_ratio
+    ratio_text = f", {ratio:.2f}x production (limit {config.max_cost_ratio}x)" if ratio is not None else ""
+    checks.append(GateCheck(
+        "cost_ceiling", not (too_costly or too_much_more),
+        f"US$ {cost:.4f} per 1,000 messages (ceiling {config.max_cost_per_1k_usd:.4f}){ratio_text}",
+        {"cost_per_1k_messages": cost, "production_cost_per_1k_messages": production_cost,
+         "max_cost_per_1k_usd": config.max_cost_per_1k_usd, "cost_ratio": ratio, "max_cost_ratio": config.max_cost_ratio},
+    ))
+    return GateVerdict(tuple(checks))
