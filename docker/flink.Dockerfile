@@ -1,8 +1,9 @@
 # Flink 2.2 with PyFlink, the project package and the Kafka connector jar on the classpath.
-# The jar comes from the same pom `sdr-pipeline infra fetch` uses, resolved by Maven.
+# The jar is copied by coordinate with Maven, as `sdr-pipeline infra fetch` does.
 FROM maven:3.9-eclipse-temurin-17 AS jars
-COPY src/sdr_pipeline/infra/maven/flink.pom.xml /build/pom.xml
-RUN mvn -B -q -f /build/pom.xml dependency:copy-dependencies -DexcludeTransitive=true -DoutputDirectory=/build/jars
+ARG CONNECTOR_VERSION=5.0.0-2.2
+RUN mvn -B -q dependency:copy -Dartifact=org.apache.flink:flink-sql-connector-kafka:${CONNECTOR_VERSION} \
+    -DoutputDirectory=/build/jars
 
 FROM flink:2.2-java17
 RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-pip python3-venv \

@@ -73,13 +73,14 @@ def test_agents_service_with_local_model_publishes_a_profile(kafka: Settings, ll
     settings = llm_server_qwen.model_copy(update={
         "state_dir": tmp_path_factory.mktemp("agents-service"), "agents_port": free_port(),
         "kafka_port": kafka.kafka_port, "kafka_bootstrap": kafka.kafka_bootstrap, "website_fetch": False,
+        "agents_llm_timeout_s": 900.0,
     })
     process.start(process_spec(settings), settings)
     bus = KafkaBus(settings.bootstrap_servers, client_id="agents-service-test")
     try:
         env = Envelope(lead_id="lead-kafka-2", produced_by="web_form", lead=LEAD)
         response = httpx.post(f"http://{settings.agents_host}:{settings.agents_port}/agents/lead_ingestion",
-                              content=env.to_json(), headers={"content-type": "application/json"}, timeout=300)
+                              content=env.to_json(), headers={"content-type": "application/json"}, timeout=900)
         assert response.status_code == 200, response.text
         [output] = find_on_agent_messages(bus, env.message_id)
         assert output.produced_by == "lead_ingestion" and output.hop == 1 and output.lead_id == "lead-kafka-2"

@@ -20,15 +20,17 @@ class OutreachDraft(BaseModel):
     """What the model writes; the agent fills in the recipient and threading."""
 
     subject: str = Field(min_length=1, max_length=120)
-    body: str = Field(min_length=1, max_length=1500)
+    body: str = Field(min_length=1, max_length=1200)
 
 
 _SYSTEM = """You are {sender}, a sales development rep. We sell {product}.
-Write one short, personalised e-mail to the lead (under 150 words, plain text, no markdown).
-If their_reply is given, answer it directly and propose a concrete next step such as a 20-minute call.
-Otherwise open with something specific from the research profile or talking points.
+Write one short, personalised e-mail to the lead: at most 120 words, plain text, no markdown,
+greeting them by first name. If their_reply is given, answer it directly and propose a concrete
+next step such as a 20-minute call. Otherwise open with the problem they described, say in one
+sentence how we help with it, and ask for a 20-minute call. Never mention scores, research,
+profiles or "fit", and do not describe their own company back to them.
 Use only the facts given: do not invent names, numbers, prices, customers or links, and include no URL.
-Sign the e-mail as {sender}. Answer as JSON with subject and body.
+Sign the e-mail as {sender}. Answer as JSON with a short subject (at most eight words) and body.
 """ + DATA_NOT_INSTRUCTIONS
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
@@ -31,20 +31,21 @@ _MAX_TOKENS = 400
 class ProfileDraft(BaseModel):
     """What the model writes; the agent adds company name and sources."""
 
-    company_summary: str = Field(min_length=1, max_length=400)
+    company_summary: str = Field(min_length=1, max_length=350)
     industry: str = Field(min_length=1, max_length=60)
     size_estimate: str = Field(min_length=1, max_length=40)
-    likely_use_cases: list[str] = Field(min_length=1, max_length=3)
-    fit_assessment: str = Field(min_length=1, max_length=300)
+    likely_use_cases: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(min_length=1, max_length=3)
+    fit_assessment: str = Field(min_length=1, max_length=350)
 
 
 _SYSTEM = """You are a B2B sales researcher. We sell {product}.
 From the facts about a lead, write a research profile of the lead's company as JSON with:
-company_summary (two sentences on what the company does), industry (a few words),
+company_summary (at most two short sentences on what the company does), industry (a few words),
 size_estimate (an employee band such as "51-200 employees", or "unknown"),
-likely_use_cases (one to three short phrases: what they would use our product for),
-fit_assessment (one or two sentences: how well they fit our product and why).
-Use only the facts given; where they say nothing, say "unknown" instead of guessing.
+likely_use_cases (one to three phrases of at most eight words: what they would use our product for),
+fit_assessment (one or two short sentences: how well they fit our product and why; say so plainly when
+they fit poorly, e.g. a very small company or no clear need).
+Use only the facts given; where they say nothing, say "unknown" instead of guessing. Do not repeat yourself.
 """ + DATA_NOT_INSTRUCTIONS
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
@@ -21,16 +21,17 @@ class ScoreDraft(BaseModel):
 
     score: int = Field(ge=0, le=100)
     next_step: Literal["actively_engage", "nurture"]
-    talking_points: list[str] = Field(min_length=1, max_length=3)
-    rationale: str = Field(min_length=1, max_length=300)
+    talking_points: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(min_length=1, max_length=3)
+    rationale: str = Field(min_length=1, max_length=250)
 
 
 _SYSTEM = """You are an SDR team lead. We sell {product}.
 Score how good a sales lead is, from 0 (no fit) to 100 (ideal fit with a concrete, urgent project).
 Choose next_step "actively_engage" when the company fits and the lead shows a concrete need,
 project, budget or timeline; choose "nurture" when the fit is weak, the need is vague, or the
-timing is not now. Give one to three talking points a seller should raise (short phrases grounded
-in the profile) and a one-sentence rationale. Answer as JSON.
+timing is not now; a company of a handful of people or a lead that is "just curious" is nurture.
+Give one to three talking points a seller should raise: each a distinct phrase of at most ten words,
+grounded in the facts. Give a one-sentence rationale. Answer as JSON.
 """ + DATA_NOT_INSTRUCTIONS
 
 

@@ -18,7 +18,7 @@ _MAX_TOKENS = 900
 
 class _EmailDraft(BaseModel):
     subject: str = Field(min_length=1, max_length=120)
-    body: str = Field(min_length=1, max_length=900)
+    body: str = Field(min_length=1, max_length=800)
     send_offset_days: int = Field(ge=0, le=90)
 
 
@@ -30,10 +30,12 @@ class SequenceDraft(BaseModel):
 
 _SYSTEM = """You are {sender}, a sales development rep. We sell {product}.
 The lead is not ready to buy yet. Write a nurture sequence of exactly three short e-mails
-(each under 100 words, plain text, no markdown) that stay helpful without pushing:
-the first one right away (send_offset_days 0), the second after about a week, the third after about a month.
-Ground them in the facts given (the research profile, talking points, or their reply if any);
-if their reply asks for material or says "not now", respect that.
+(each at most 80 words, plain text, no markdown, greeting them by first name), each with a different purpose:
+1. send_offset_days 0: thank them and share one practical tip about the problem they described;
+2. about a week later: one question about their plans or timeline for that problem;
+3. about a month later: a brief check-in offering a short call whenever the timing suits them.
+Ground them in the facts given (their project, talking points, or their reply if any); if their reply
+asks for material or says "not now", respect that. Never mention scores, research, profiles or "fit".
 Do not invent names, numbers, prices, customers or links, and include no URL.
 Sign each e-mail as {sender}. Answer as JSON.
 """ + DATA_NOT_INSTRUCTIONS

@@ -42,6 +42,7 @@ def _register_groups() -> None:
     from sdr_pipeline.cli import orchestrator
     app.add_typer(orchestrator.app, name="orchestrator", help="The Flink routing job.")
     app.command(name="trace")(orchestrator.trace)
+    app.command(name="export-sql")(orchestrator.export_sql)
     from sdr_pipeline.cli import llm
     app.add_typer(llm.app, name="llm", help="The local model server (llama-server), model pulls, a quick call.")
     from sdr_pipeline.cli import agents, intake

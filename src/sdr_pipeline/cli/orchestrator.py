@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -53,3 +55,25 @@ def trace(lead_id: str = typer.Argument(..., help="The lead's id (the Kafka key)
         console.print(f"[red]no record of lead {lead_id}[/] on {', '.join(JOURNEY_TOPICS)} at {settings.bootstrap_servers}")
         raise typer.Exit(code=1)
     console.print(journey_table(lead_id, steps))
+
+
+def export_sql(
+    version: str = typer.Option(None, "--version", help="Prompt version (default: the routing job's start version)."),
+    output: Path = typer.Option(None, "--output", "-o", help="Write the script here instead of stdout."),
+    plan: bool = typer.Option(False, "--explain", help="Also have Flink parse and plan it, and print the plan."),
+) -> None:
+    """Write the routing step as Flink SQL: CREATE MODEL (provider openai) + ML_PREDICT, for the prompt in force."""
+    from sdr_pipeline.orchestrator.sql_export import explain, export_sql as build
+    from sdr_pipeline.registry import load_registry
+    from sdr_pipeline.router import load_prompt
+
+    settings = Settings()
+    prompt = load_prompt(settings.router_prompt, version or settings.router_prompt_version, prompts_dir=settings.prompts_dir)
+    export = build(settings, prompt, load_registry())
+    if output is None:
+        typer.echo(export.script)
+    else:
+        output.write_text(export.script)
+        console.print(f"[green]✓[/] wrote {output} (prompt {prompt.name}/{prompt.version}, model {settings.llm_model})")
+    if plan:
+        console.print(explain(settings, export))

@@ -1,8 +1,10 @@
 """Java jars from Maven Central, resolved by Maven into a cache outside the repo.
 
-Each purpose (the Kafka broker's classpath, the Flink job's connector) has a pom kept
-in `infra/maven/`; `fetch` runs Maven once per purpose and version and then writes a
-manifest, so a later call only checks that the manifest's jars are there and intact.
+The Kafka broker's classpath is resolved with its dependencies from a pom kept in
+`infra/maven/`; the Flink jars are shaded, self-contained artifacts copied by coordinate
+(flink-model-openai's parent pom is not published, so its dependency tree cannot be read).
+`fetch` runs Maven once per set and version and then writes a manifest, so a later call
+only checks that the manifest's jars are there and intact.
 """
 
 from __future__ import annotations
@@ -13,18 +15,20 @@ import logging
 import shutil
 import subprocess
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 from sdr_pipeline.exceptions import InfraError
 from sdr_pipeline.settings import Settings
 
-__all__ = ["JarSet", "fetch", "flink_jars", "jar_sets", "kafka_classpath"]
+__all__ = ["JarSet", "fetch", "flink_jars", "flink_sql_jars", "jar_sets", "kafka_classpath"]
 
 logger = logging.getLogger(__name__)
 
 _MANIFEST = "manifest.json"
+_FLINK_VERSION = "2.2.0"
+"""flink-model-openai is released with Flink itself; 2.2.0 matches the apache-flink 2.2 wheel."""
 
 
 @dataclass(frozen=True)
@@ -32,12 +36,13 @@ class JarSet:
     """A folder of jars resolved from one pom."""
 
     name: str
-    pom: str
-    """File name under sdr_pipeline/infra/maven/."""
-    properties: dict[str, str]
-    """Maven -D properties: the versions, taken from settings."""
-    transitive: bool
     folder: Path
+    pom: str | None = None
+    """File name under sdr_pipeline/infra/maven/, resolved with its dependencies."""
+    properties: dict[str, str] = field(default_factory=dict)
+    """Maven -D properties for the pom: the versions, taken from settings."""
+    artifacts: tuple[str, ...] = ()
+    """group:artifact:version coordinates copied alone (shaded jars)."""
 
     def jars(self) -> list[Path]:
         """The verified jars; raises if `fetch` has not completed for this set."""
@@ -48,11 +53,14 @@ class JarSet:
 
 
 def jar_sets(settings: Settings) -> tuple[JarSet, ...]:
+    connector = settings.flink_kafka_connector_version
     return (
-        JarSet("kafka", "kafka.pom.xml", {"kafka.version": settings.kafka_version}, True,
-               settings.jars_dir / f"kafka-{settings.kafka_version}"),
-        JarSet("flink", "flink.pom.xml", {"flink.kafka.connector.version": settings.flink_kafka_connector_version},
-               False, settings.jars_dir / f"flink-{settings.flink_kafka_connector_version}"),
+        JarSet("kafka", settings.jars_dir / f"kafka-{settings.kafka_version}", pom="kafka.pom.xml",
+               properties={"kafka.version": settings.kafka_version}),
+        JarSet("flink", settings.jars_dir / f"flink-{connector}",
+               artifacts=(f"org.apache.flink:flink-sql-connector-kafka:{connector}",)),
+        JarSet("flink-sql", settings.jars_dir / f"flink-sql-{_FLINK_VERSION}",
+               artifacts=(f"org.apache.flink:flink-model-openai:{_FLINK_VERSION}",)),
     )
 
 
@@ -96,15 +104,21 @@ def _resolve(jar_set: JarSet, settings: Settings) -> None:
     staging = jar_set.folder.with_name(jar_set.folder.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    with resources.as_file(resources.files("sdr_pipeline.infra") / "maven" / jar_set.pom) as pom:
-        argv = [
-            mvn, "-B", "-q", f"-Dmaven.repo.local={settings.maven_repo}", "-f", str(pom),
-            "dependency:copy-dependencies", f"-DoutputDirectory={staging}", "-DincludeScope=runtime",
-            *(["-DexcludeTransitive=true"] if not jar_set.transitive else []),
-            *(f"-D{key}={value}" for key, value in jar_set.properties.items()),
-        ]
-        logger.info("resolving %s jars with Maven (%s)", jar_set.name, ", ".join(f"{k}={v}" for k, v in jar_set.properties.items()))
-        result = subprocess.run(argv, capture_output=True, text=True, check=False)  # noqa: S603
+    common = [mvn, "-B", "-q", f"-Dmaven.repo.local={settings.maven_repo}"]
+    logger.info("resolving %s jars with Maven (%s)", jar_set.name,
+                ", ".join([*jar_set.artifacts, *(f"{k}={v}" for k, v in jar_set.properties.items())]))
+    if jar_set.pom is not None:
+        with resources.as_file(resources.files("sdr_pipeline.infra") / "maven" / jar_set.pom) as pom:
+            result = subprocess.run(  # noqa: S603
+                [*common, "-f", str(pom), "dependency:copy-dependencies", f"-DoutputDirectory={staging}",
+                 "-DincludeScope=runtime", *(f"-D{key}={value}" for key, value in jar_set.properties.items())],
+                capture_output=True, text=True, check=False)
+    for artifact in jar_set.artifacts:
+        result = subprocess.run(  # noqa: S603
+            [*common, "dependency:copy", f"-Dartifact={artifact}", f"-DoutputDirectory={staging}"],
+            capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            break
     if result.returncode != 0:
         shutil.rmtree(staging, ignore_errors=True)
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-15:])
@@ -136,3 +150,8 @@ def kafka_classpath(settings: Settings) -> str:
 def flink_jars(settings: Settings) -> list[Path]:
     """Jars to put on `pipeline.jars` of a PyFlink job."""
     return jar_sets(settings)[1].jars()
+
+
+def flink_sql_jars(settings: Settings) -> list[Path]:
+    """Jars for the Flink SQL export: the Kafka connector and flink-model-openai."""
+    return [*jar_sets(settings)[1].jars(), *jar_sets(settings)[2].jars()]
