@@ -10,7 +10,10 @@ CLI := $(BIN)/sdr-pipeline
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test install deps llm-deps lock clean-state help
+.PHONY: demo test install deps llm-deps system-deps lock clean-state help
+
+# command → Debian package that provides it (installed only when the command is missing)
+SYSTEM_PACKAGES := java:openjdk-17-jdk-headless mvn:maven cmake:cmake g++:g++ chromium:chromium chromedriver:chromium-driver
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -33,7 +36,16 @@ $(STAMP): $(BIN)/python requirements/requirements.lock pyproject.toml
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
-deps: $(STAMP)  ## plus the Java jars (Kafka broker, Flink connector) from Maven Central
+system-deps:  ## JDK, Maven, cmake, g++, Chromium + driver from Debian, if a command is missing
+	@missing=""; for pair in $(SYSTEM_PACKAGES); do command -v "$${pair%%:*}" >/dev/null || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends $$missing \
+	    || { echo "error: could not install$$missing — install them with your package manager" >&2; exit 1; }; \
+	fi
+
+deps: system-deps $(STAMP)  ## plus the Java jars (Kafka broker, Flink connector) from Maven Central
 	$(CLI) infra fetch
 
 llm-deps: $(STAMP)  ## plus llama-server and the local models

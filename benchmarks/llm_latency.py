@@ -18,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from sdr_pipeline.exceptions import LLMUnavailableError
 from sdr_pipeline.llm import known_models, make_client
 from sdr_pipeline.llm.server import scratch_server
 from sdr_pipeline.settings import Settings
@@ -85,18 +86,26 @@ def bench(model: str, calls: int) -> None:
     with tempfile.TemporaryDirectory() as state, scratch_server(Settings(), model, state_dir=Path(state)) as server:
         client = make_client(server.settings, use_cache=False)
         client.chat(_messages(-1), schema=SCHEMA, max_tokens=20)  # warm-up: fills the prompt cache
-        latencies, prompt_tokens, completion_tokens, valid = [], [], [], 0
+        latencies, prompt_tokens, completion_tokens, valid, failed = [], [], [], 0, 0
         for index in range(calls):
             started = time.perf_counter()
-            result = client.chat(_messages(index), schema=SCHEMA, max_tokens=20)
+            try:
+                result = client.chat(_messages(index), schema=SCHEMA, max_tokens=20)
+            except LLMUnavailableError as error:  # an overloaded machine: count it, keep measuring
+                failed += 1
+                print(f"  call {index} failed: {error}", flush=True)
+                continue
             latencies.append(time.perf_counter() - started)
             prompt_tokens.append(result.usage.prompt_tokens)
             completion_tokens.append(result.usage.completion_tokens)
             valid += bool(result.parsed) and result.parsed.get("agent") in AGENTS
+        if not latencies:
+            print(f"{model}: every call failed", flush=True)
+            return
         print(f"{model}: server start {server.start_s:.1f} s; {calls} calls, "
               f"~{statistics.mean(prompt_tokens):.0f}+{statistics.mean(completion_tokens):.0f} tokens; "
               f"median {statistics.median(latencies):.2f} s, p95 {_p95(latencies):.2f} s, "
-              f"valid answers {valid}/{calls}", flush=True)
+              f"valid answers {valid}/{calls}, failed calls {failed}", flush=True)
 
 
 def main() -> None:

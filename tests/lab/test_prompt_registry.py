@@ -27,7 +27,7 @@ def test_register_is_idempotent_and_tracks_changes(mlflow_server: Settings, priv
     assert len(registry.versions(name)) == 3
 
     v2 = prompts_dir / name / "v2.yaml"
-    v2.write_text(v2.read_text().replace("<|user|>", "Think before you answer.\n<|user|>", 1))
+    v2.write_text(v2.read_text().replace("\n  <|user|>", "\n  Think before you answer.\n  <|user|>", 1))
     third = registry.sync(list_prompts(name, prompts_dir=prompts_dir))
     assert [(o.file_version, o.registry_version, o.status) for o in third] == [
         ("v1", 1, "unchanged"), ("v2", 4, "changed"), ("v3", 3, "unchanged")]

@@ -77,12 +77,13 @@ class RoutingStack:
 
 
 @pytest.fixture(scope="module")
-def routing_stack(tmp_path_factory: pytest.TempPathFactory, llm_server_smol: Settings) -> Iterator[RoutingStack]:
+def routing_stack(tmp_path_factory: pytest.TempPathFactory, llm_server_qwen: Settings) -> Iterator[RoutingStack]:
     state = tmp_path_factory.mktemp("routing-stack")
     with private_broker(state / "kafka") as broker:
         settings = broker.model_copy(update={
-            "state_dir": state, "llm_host": llm_server_smol.llm_host, "llm_port": llm_server_smol.llm_port,
-            "llm_model": llm_server_smol.llm_model, "llm_provider": "local", "llm_base_url": None,
+            "state_dir": state, "llm_host": llm_server_qwen.llm_host, "llm_port": llm_server_qwen.llm_port,
+            "llm_model": llm_server_qwen.llm_model, "llm_provider": "local", "llm_base_url": None,
+            "llm_timeout_s": 600.0, "website_fetch": False,
             "smtp_port": free_port(), "agents_port": free_port(), "intake_port": free_port(),
             "router_policy": "contract", "max_hops": 8, "flink_checkpoint_interval_ms": 2000,
         })

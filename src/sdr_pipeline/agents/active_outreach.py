@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from pydantic import BaseModel, Field
 
-from sdr_pipeline.agents.drafting import brief_for, clean_body, reply_subject
+from sdr_pipeline.agents.drafting import brief_for, clean_body, prompt_for, reply_subject
 from sdr_pipeline.agents.runtime import DATA_NOT_INSTRUCTIONS, AgentDeps, AgentWork, ask_model
 from sdr_pipeline.contracts import ActiveOutreachInput, OutreachEmail
 
@@ -39,7 +37,7 @@ async def handle(envelope: ActiveOutreachInput, deps: AgentDeps) -> AgentWork:
     settings = deps.settings
     answer = await ask_model(
         deps.llm, agent=NAME, system=_SYSTEM.format(sender=settings.sender_name, product=settings.product_pitch),
-        user=json.dumps(brief.facts, ensure_ascii=False, default=str), answer=OutreachDraft,
+        user=prompt_for(brief), answer=OutreachDraft,
         max_tokens=_MAX_TOKENS, message_id=envelope.message_id,
     )
     draft = answer.value

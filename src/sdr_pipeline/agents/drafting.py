@@ -13,7 +13,7 @@ from sdr_pipeline.agents.runtime import lead_facts
 from sdr_pipeline.contracts import Envelope, InboundReply, LeadScore
 from sdr_pipeline.exceptions import ContractError
 
-__all__ = ["EmailBrief", "brief_for", "clean_body", "reply_subject"]
+__all__ = ["EmailBrief", "brief_for", "clean_body", "prompt_for", "reply_subject"]
 
 _URL = re.compile(r"(?:https?://|www\.)[^\s<>()\"'\]\[]+", re.IGNORECASE)
 _NAME_PLACEHOLDER = re.compile(r"\[(?:your|my|sender(?:'s)?)[ _]name\]|\[name\]", re.IGNORECASE)
@@ -31,6 +31,8 @@ class EmailBrief:
     """Subject of the prospect's reply, if this answers one."""
     allowed_hosts: frozenset[str]
     """Hosts a link in the body may point to: only those named in the facts."""
+    focus: str
+    """One plain sentence saying whom we write to and about what: small models follow it better than JSON."""
 
 
 def _hosts_in(text: str) -> set[str]:
@@ -65,7 +67,25 @@ def brief_for(envelope: Envelope, *, contract: str) -> EmailBrief:
                             lead_id=envelope.lead_id, message_id=envelope.message_id)
     allowed = _hosts_in(json.dumps(facts, ensure_ascii=False, default=str))
     return EmailBrief(to=to.strip(), facts=facts, in_reply_to=in_reply_to, reply_subject=reply_subject,
-                      allowed_hosts=frozenset(allowed))
+                      allowed_hosts=frozenset(allowed), focus=_focus(envelope, facts))
+
+
+def _focus(envelope: Envelope, facts: dict[str, Any]) -> str:
+    lead = envelope.lead
+    first_name = (lead.name or "").split(" ")[0] or "there"
+    where = " at ".join(part for part in (lead.job_title, lead.company_name) if part)
+    line = f"You write to the prospect {first_name}" + (f" ({where})" if where else "") + "."
+    reply = facts.get("their_reply")
+    if isinstance(reply, dict) and reply.get("body"):
+        return line + f' They wrote to us: "{str(reply["body"])[:600]}"'
+    if lead.project_description:
+        line += f' They told us: "{lead.project_description[:600]}"'
+    return line
+
+
+def prompt_for(brief: EmailBrief) -> str:
+    """The user message of an e-mail writer: the facts as JSON, then the one-line focus."""
+    return json.dumps(brief.facts, ensure_ascii=False, default=str) + "\n\n" + brief.focus
 
 
 def clean_body(body: str, *, allowed_hosts: frozenset[str], sender_name: str) -> str:

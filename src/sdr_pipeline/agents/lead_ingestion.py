@@ -14,7 +14,14 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
-from sdr_pipeline.agents.runtime import DATA_NOT_INSTRUCTIONS, AgentDeps, AgentWork, ask_model, lead_facts
+from sdr_pipeline.agents.runtime import (
+    DATA_NOT_INSTRUCTIONS,
+    AgentDeps,
+    AgentWork,
+    ask_model,
+    lead_facts,
+    whole_sentences,
+)
 from sdr_pipeline.agents.tools import CompanyQuery, ResearchTools, domain_of
 from sdr_pipeline.contracts import LeadIngestionInput, ResearchProfile
 from sdr_pipeline.exceptions import UserError
@@ -101,7 +108,8 @@ async def handle(envelope: LeadIngestionInput, deps: AgentDeps) -> AgentWork:
     known_name = enrichment.get("company_name") if isinstance(enrichment, dict) else None
     profile = ResearchProfile(
         company_name=envelope.lead.company_name or known_name,
-        company_summary=draft.company_summary, industry=draft.industry, size_estimate=draft.size_estimate,
-        likely_use_cases=draft.likely_use_cases, fit_assessment=draft.fit_assessment, sources=sources,
+        company_summary=whole_sentences(draft.company_summary), industry=draft.industry,
+        size_estimate=draft.size_estimate, likely_use_cases=draft.likely_use_cases,
+        fit_assessment=whole_sentences(draft.fit_assessment), sources=sources,
     )
     return AgentWork(profile, answer.prompt_tokens, answer.completion_tokens, answer.cost_usd)

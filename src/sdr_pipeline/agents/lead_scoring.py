@@ -7,7 +7,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from sdr_pipeline.agents.runtime import DATA_NOT_INSTRUCTIONS, AgentDeps, AgentWork, ask_model, lead_facts
+from sdr_pipeline.agents.runtime import (
+    DATA_NOT_INSTRUCTIONS,
+    AgentDeps,
+    AgentWork,
+    ask_model,
+    lead_facts,
+    whole_sentences,
+)
 from sdr_pipeline.contracts import LeadScore, LeadScoringInput
 
 __all__ = ["ScoreDraft", "handle"]
@@ -45,5 +52,5 @@ async def handle(envelope: LeadScoringInput, deps: AgentDeps) -> AgentWork:
     )
     draft = answer.value
     score = LeadScore(score=draft.score, next_step=draft.next_step, talking_points=draft.talking_points,
-                      rationale=draft.rationale, profile=profile)
+                      rationale=whole_sentences(draft.rationale), profile=profile)
     return AgentWork(score, answer.prompt_tokens, answer.completion_tokens, answer.cost_usd)

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from sdr_pipeline.agents.outbox import Outbox
     from sdr_pipeline.llm.chat import ChatClient
 
-__all__ = ["AgentDeps", "AgentHandler", "AgentWork", "ModelAnswer", "Publisher", "ask_model", "lead_facts"]
+__all__ = ["AgentDeps", "AgentHandler", "AgentWork", "ModelAnswer", "Publisher", "ask_model", "lead_facts",
+           "whole_sentences"]
 
 logger = logging.getLogger(__name__)
 
@@ -117,3 +118,12 @@ async def ask_model(llm: ChatClient, *, agent: str, system: str, user: str, answ
 def lead_facts(envelope: Envelope) -> dict[str, object]:
     """The lead's known fields, without empty ones, for a prompt."""
     return {key: value for key, value in envelope.lead.model_dump().items() if value not in (None, "")}
+
+
+def whole_sentences(text: str) -> str:
+    """Drop a trailing half sentence: a schema's maxLength stops a rambling model mid-word."""
+    text = text.strip()
+    if not text or text[-1] in ".!?…\"')":
+        return text
+    cut = max(text.rfind(mark) for mark in (". ", "! ", "? "))
+    return text[: cut + 1] if cut > 0 else text

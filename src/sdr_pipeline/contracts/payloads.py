@@ -199,7 +199,8 @@ class InboundReply(_Payload):
     to_address: str = Field(default="", max_length=320, validation_alias=AliasChoices("to_address", "to"))
     subject: str = Field(default="", max_length=500)
     body: str = Field(min_length=1, max_length=50_000)
-    in_reply_to: str | None = Field(default=None, max_length=1000)
+    in_reply_to: str | None = Field(default=None, max_length=1000,
+                                    validation_alias=AliasChoices("in_reply_to", "in-reply-to"))
     """Message-ID of our e-mail it answers; how intake finds the lead."""
     reply_message_id: str | None = Field(default=None, max_length=1000,
                                          validation_alias=AliasChoices("reply_message_id", "message_id"))
