@@ -18,7 +18,8 @@ runner = CliRunner()
 
 
 def _env(settings: Settings, **extra: str) -> dict[str, str]:
-    return {**settings.to_env(), "SDR_MLFLOW_TRACKING_URI": settings.tracking_uri, **extra}
+    """The settings as SDR_* variables (papermill kernels inherit them), with room for a loaded 2-core machine."""
+    return {**settings.to_env(), "SDR_MLFLOW_TRACKING_URI": settings.tracking_uri, "SDR_LLM_TIMEOUT_S": "300", **extra}
 
 
 @pytest.mark.mlflow
@@ -34,6 +35,20 @@ def test_prompts_register_twice_then_list(mlflow_server: Settings, private_promp
     listing = runner.invoke(app, ["prompts", "list", "--name", name], env=env)
     assert listing.exit_code == 0, listing.output
     assert all(version in listing.output for version in ("v1", "v2", "v3"))
+
+
+@pytest.mark.mlflow
+def test_a_scripted_sweep_runs_every_point_in_parallel(mlflow_server: Settings, tmp_path: Path) -> None:
+    sweep = {"name": "dry", "versions": ["v1", "v2", "v3"], "policies": ["llm"], "models": ["scripted"],
+             "datasets": ["datasets/routing_v1.jsonl"], "split": "dev", "limit": 5, "parallel": 3, "scripted": True,
+             "experiment": "dry-sweep", "output_dir": str(tmp_path / "output")}
+    path = tmp_path / "dry.yaml"
+    path.write_text(yaml.safe_dump(sweep))
+    result = runner.invoke(app, ["eval", "sweep", str(path)], env=_env(mlflow_server))
+    assert result.exit_code == 0, result.output
+    runs = find_eval_runs(mlflow_server.tracking_uri, experiment="dry-sweep", tags={"sdr.sweep": "dry"})
+    assert sorted(run.data.params["prompt_version"] for run in runs) == ["v1", "v2", "v3"]
+    assert all(run.data.params["split"] == "dev" and run.data.metrics["n"] == 5 for run in runs)
 
 
 @pytest.mark.llm

@@ -35,5 +35,8 @@ def mlflow_spec(settings: Settings) -> ProcessSpec:
     ]
     return ProcessSpec(
         name="mlflow", argv=argv, host=settings.mlflow_host, port=settings.mlflow_port,
-        port_setting="SDR_MLFLOW_PORT", health=lambda: _healthy(url), start_timeout_s=120.0,
+        port_setting="SDR_MLFLOW_PORT", health=lambda: _healthy(url), start_timeout_s=300.0,
+        # The server's background job runner (huey workers for GenAI jobs) is unused here and costs
+        # several processes and ~1 GB on a 2-core machine.
+        env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
     )
