@@ -10,7 +10,7 @@ CLI := $(BIN)/sdr-pipeline
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test install deps llm-deps system-deps lock clean-state help
+.PHONY: demo test test-e2e install deps llm-deps system-deps lock clean-state help
 
 # command → Debian package that provides it (installed only when the command is missing)
 SYSTEM_PACKAGES := java:openjdk-17-jdk-headless mvn:maven cmake:cmake g++:g++ chromium:chromium chromedriver:chromium-driver
@@ -21,8 +21,11 @@ help:  ## list the targets
 demo: deps llm-deps  ## install what is missing, start the stack and run the demo
 	$(CLI) demo
 
-test: deps llm-deps  ## install what is missing and run the whole test suite
-	$(BIN)/pytest $(PYTEST_ARGS)
+test: deps llm-deps  ## install what is missing and run the test suite (every tier but e2e)
+	$(BIN)/pytest -m "not e2e" $(PYTEST_ARGS)
+
+test-e2e: deps llm-deps  ## the routing job's end-to-end tests on the default local model (slow)
+	$(BIN)/pytest -m e2e $(PYTEST_ARGS)
 
 install: $(STAMP)  ## the virtual environment with the locked packages and the project
 

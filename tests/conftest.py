@@ -80,14 +80,11 @@ def llm_server_qwen(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settin
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """A real MLflow tracking server (SQLite backend, served artifacts) on a free port with a
     throwaway state folder; yields Settings whose `tracking_uri` points at it."""
-    from dataclasses import replace
-
     from sdr_pipeline.infra.mlflow_server import mlflow_spec
 
     settings = Settings(state_dir=tmp_path_factory.mktemp("mlflow-state"), mlflow_port=free_port(),
                         mlflow_tracking_uri=None)
-    # a cold start (database migrations) takes minutes on a loaded 2-core machine
-    process.start(replace(mlflow_spec(settings), start_timeout_s=360.0), settings)
+    process.start(mlflow_spec(settings), settings)
     try:
         yield settings
     finally:

@@ -76,7 +76,8 @@ def test_a_small_smollm2_sweep_logs_every_metric_and_artifact(smol_lab: Settings
     }
     path = tmp_path / "smol-test.yaml"
     path.write_text(yaml.safe_dump(sweep))
-    result = runner.invoke(app, ["eval", "sweep", str(path)], env=_env(smol_lab, SDR_PROMPTS_DIR=str(REPO_ROOT / "prompts")))
+    env = _env(smol_lab, SDR_PROMPTS_DIR=str(REPO_ROOT / "prompts"))
+    result = runner.invoke(app, ["eval", "sweep", str(path)], env=env)
     assert result.exit_code == 0, result.output
     assert "sweep smol-test: 2 runs" in result.output
 

@@ -1,4 +1,5 @@
-"""`promote` against a real MLflow server and a real Kafka broker: pass moves the alias and announces it, fail changes nothing."""
+"""`promote` against a real MLflow server and Kafka broker: a pass moves the alias and announces it; a fail changes
+nothing."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from sdr_pipeline.contracts.decision import parse_control_message
 from sdr_pipeline.contracts.topics import ROUTER_CONTROL
 from sdr_pipeline.evals.datasets import load_dataset
 from sdr_pipeline.evals.gate import GateConfig
-from sdr_pipeline.evals.prompt_registry import PRODUCTION_ALIAS, PromptRegistry
 from sdr_pipeline.evals.promotion import PROMOTION_EXPERIMENT, PromotionRequest, promote
+from sdr_pipeline.evals.prompt_registry import PRODUCTION_ALIAS, PromptRegistry
 from sdr_pipeline.evals.tracking import mlflow_client
 from sdr_pipeline.infra.bus import KafkaBus
 from sdr_pipeline.llm.testing import ScriptedLLM

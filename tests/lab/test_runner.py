@@ -53,7 +53,8 @@ def test_five_examples_match_hand_computed_metrics(five: list[Example], prompt) 
     assert (m.accuracy_ci_low, m.accuracy_ci_high) == pytest.approx((0.2307, 0.8824), abs=1e-4)
     assert m.invalid_rate == pytest.approx(0.2)
     assert m.recall == pytest.approx({"lead_ingestion": 1.0, "lead_scoring": 1.0, "active_outreach": 0.0, "none": 0.5})
-    assert m.precision == pytest.approx({"lead_ingestion": 1.0, "lead_scoring": 1.0, "active_outreach": 0.0, "none": 1.0})
+    assert m.precision == pytest.approx({"lead_ingestion": 1.0, "lead_scoring": 1.0, "active_outreach": 0.0,
+                                         "none": 1.0})
     assert m.support == {"lead_ingestion": 1, "lead_scoring": 1, "active_outreach": 1, "none": 2}
     # F1 over the labels that occur: ingestion 1, scoring 1, outreach 0, nurture 0 (predicted once, wrong), none 2/3
     assert m.macro_f1 == pytest.approx((1 + 1 + 0 + 0 + 2 / 3) / 5)

@@ -18,7 +18,7 @@ from sdr_pipeline.infra import process
 from sdr_pipeline.infra.smtp import read_mailbox
 from sdr_pipeline.agents import service as agents_service
 
-pytestmark = [pytest.mark.kafka, pytest.mark.flink, pytest.mark.llm, pytest.mark.slow]
+pytestmark = [pytest.mark.kafka, pytest.mark.flink, pytest.mark.llm, pytest.mark.slow, pytest.mark.e2e]
 
 FINISHED = ("ended", "limit")
 

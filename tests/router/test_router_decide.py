@@ -48,7 +48,7 @@ def test_valid_answer_becomes_a_full_decision(
     (call,) = llm.calls
     assert call.messages == prompt.render(envelope, registry)
     assert call.schema["properties"]["agent"]["enum"] == [*registry.names, NONE_AGENT]
-    assert call.schema["required"] == ["agent", "confidence", "reason"]
+    assert call.schema["required"] == ["reason", "agent", "confidence"], "reason first: the model reasons before it picks"
     assert call.temperature == 0.0
 
 

@@ -42,7 +42,8 @@ def _metrics_table(run: EvalRun) -> Table:
         ("accuracy (Wilson 95 %)", f"{m.accuracy:.3f}  [{m.accuracy_ci_low:.3f}, {m.accuracy_ci_high:.3f}]"),
         ("macro-F1", f"{m.macro_f1:.3f}"),
         ("invalid-output rate", f"{m.invalid_rate:.3f}"),
-        (f"latency p50 / p95 ({m.latency_measured} uncached)", f"{_seconds(m.latency_p50_s)} / {_seconds(m.latency_p95_s)}"),
+        (f"latency p50 / p95 ({m.latency_measured} uncached)",
+         f"{_seconds(m.latency_p50_s)} / {_seconds(m.latency_p95_s)}"),
         ("tokens per message", f"{m.tokens_per_message:.0f}"),
         ("cost per 1,000 messages", f"US$ {m.cost_per_1k_messages:.4f}"),
         ("model calls per message", f"{m.llm_call_rate:.2f}"),
@@ -120,8 +121,8 @@ def _summary_table(report: SweepReport) -> Table:
     for outcome in report.outcomes:
         point = outcome.point
         if not outcome.ok or outcome.record is None:
-            table.add_row(point.version, point.policy, point.model, point.dataset.stem, "", f"[red]failed: {outcome.error}",
-                          "", "", "", "", f"{outcome.wall_s:.0f} s", "")
+            table.add_row(point.version, point.policy, point.model, point.dataset.stem, "",
+                          f"[red]failed: {outcome.error}", "", "", "", "", f"{outcome.wall_s:.0f} s", "")
             continue
         m = outcome.record["metrics"]
         table.add_row(

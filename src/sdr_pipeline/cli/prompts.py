@@ -50,15 +50,16 @@ def list_versions(name: str = typer.Option("router", help="Prompt name.")) -> No
     versions = PromptRegistry(settings.tracking_uri).versions(name)
     files = {prompt.version: prompt for prompt in list_prompts(name, prompts_dir=settings.prompts_dir)}
     table = Table(title=f"prompt '{name}' in {settings.tracking_uri}")
-    for column in ("registry version", "file", "aliases", "template hash", "file matches", "registered", "description"):
+    for column in ("version", "file", "aliases", "hash", "registered", "description"):
         table.add_column(column)
     for version in versions:
         current = files.get(version.file_version)
-        matches = "—" if current is None else ("yes" if current.hash == version.template_hash else "[yellow]changed")
-        created = datetime.fromtimestamp(version.created_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
-        table.add_row(str(version.registry_version), version.file_version,
-                      f"[bold green]{', '.join(version.aliases)}[/]" if version.aliases else "", version.template_hash[:12],
-                      matches, created, version.description[:60])
+        changed = current is not None and current.hash != version.template_hash
+        created = datetime.fromtimestamp(version.created_ms / 1000, tz=UTC).strftime("%Y-%m-%d")
+        aliases = f"[bold green]{', '.join(version.aliases)}[/]" if version.aliases else ""
+        digest = version.template_hash[:8] + (" [yellow](file changed since)[/]" if changed else "")
+        summary = version.description if len(version.description) <= 40 else version.description[:39] + "…"
+        table.add_row(str(version.registry_version), version.file_version, aliases, digest, created, summary)
     console.print(table)
     unregistered = sorted(set(files) - {version.file_version for version in versions})
     if unregistered:
@@ -66,8 +67,8 @@ def list_versions(name: str = typer.Option("router", help="Prompt name.")) -> No
 
 
 def _render(outcome: PromotionOutcome) -> None:
-    table = Table(title=f"gate for {outcome.prompt} {outcome.candidate.registered.file_version}"
-                        + (f" vs production {outcome.production.registered.file_version}" if outcome.production else ""))
+    against = f" vs production {outcome.production.registered.file_version}" if outcome.production else ""
+    table = Table(title=f"gate for {outcome.prompt} {outcome.candidate.registered.file_version}{against}")
     table.add_column("check")
     table.add_column("result")
     table.add_column("figures")
@@ -85,7 +86,8 @@ def _render(outcome: PromotionOutcome) -> None:
                       f"announced on router_control; decision run {outcome.decision_run_id}")
     else:
         failed = ", ".join(check.name for check in outcome.verdict.failed)
-        console.print(f"[bold red]refused[/]: {failed} failed; nothing changed (decision run {outcome.decision_run_id})")
+        console.print(f"[bold red]refused[/]: {failed} failed; nothing changed "
+                      f"(decision run {outcome.decision_run_id})")
 
 
 @app.command()

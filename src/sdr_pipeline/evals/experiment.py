@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     from sdr_pipeline.llm import ChatClient
     from sdr_pipeline.llm.testing import ScriptedLLM
 
-__all__ = ["EvalRun", "EvalSpec", "find_repo_root", "lab_settings", "resolve_prompt", "run_spec", "scripted_llm", "select_examples",
-           "write_record"]
+__all__ = ["EvalRun", "EvalSpec", "find_repo_root", "lab_settings", "resolve_prompt", "run_spec", "scripted_llm",
+           "select_examples", "write_record"]
 
 logger = logging.getLogger(__name__)
 

@@ -161,6 +161,7 @@ def check_promotion(candidate: Sequence[Prediction], production: Sequence[Predic
         "cost_ceiling", not (too_costly or too_much_more),
         f"US$ {cost:.4f} per 1,000 messages (ceiling {config.max_cost_per_1k_usd:.4f}){ratio_text}",
         {"cost_per_1k_messages": cost, "production_cost_per_1k_messages": production_cost,
-         "max_cost_per_1k_usd": config.max_cost_per_1k_usd, "cost_ratio": ratio, "max_cost_ratio": config.max_cost_ratio},
+         "max_cost_per_1k_usd": config.max_cost_per_1k_usd, "cost_ratio": ratio,
+         "max_cost_ratio": config.max_cost_ratio},
     ))
     return GateVerdict(tuple(checks))

@@ -81,7 +81,8 @@ def _pools(examples: Sequence[Example]) -> dict[str, list[Example]]:
     return pools
 
 
-def sample_log(examples: Sequence[Example], *, leads: int = 8, seed: int = 0, source: str = "the dataset") -> DecisionLog:
+def sample_log(examples: Sequence[Example], *, leads: int = 8, seed: int = 0,
+               source: str = "the dataset") -> DecisionLog:
     """A plausible decision log from labelled examples, each decision being the example's label."""
     pools = _pools(examples)
     starts = pools.get("start->lead_ingestion", [])

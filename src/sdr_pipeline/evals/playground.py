@@ -17,8 +17,8 @@ from sdr_pipeline.exceptions import RouterDecisionError, UserError
 from sdr_pipeline.router import DEFAULT_ANSWER_ATTEMPTS, decide
 
 if TYPE_CHECKING:
-    from sdr_pipeline.contracts.envelope import Envelope
     from sdr_pipeline.contracts.decision import RoutingPolicy
+    from sdr_pipeline.contracts.envelope import Envelope
     from sdr_pipeline.llm import ChatClient
     from sdr_pipeline.registry import AgentRegistry
     from sdr_pipeline.router import RouterPrompt

@@ -96,7 +96,8 @@ def load_sweep(path: Path | str) -> SweepConfig:
         return SweepConfig.model_validate(data)
     except ValidationError as error:
         first = error.errors()[0]
-        raise UserError(f"sweep file {path}, field '{'.'.join(str(p) for p in first['loc'])}': {first['msg']}") from None
+        field = ".".join(str(part) for part in first["loc"])
+        raise UserError(f"sweep file {path}, field '{field}': {first['msg']}") from None
 
 
 @dataclass(frozen=True)

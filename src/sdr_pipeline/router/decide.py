@@ -50,15 +50,20 @@ _ANSWER_MAX_TOKENS = 256
 
 
 def answer_schema(allowed: Sequence[str]) -> dict[str, Any]:
-    """JSON schema of the model's answer; `agent` is an enum of exactly the allowed names."""
+    """JSON schema of the model's answer; `agent` is an enum of exactly the allowed names.
+
+    `reason` comes first: a constrained decoder writes keys in schema order, and a small
+    model that states its reason before naming the agent routes markedly better than one
+    that names the agent first and justifies it afterwards (measured on the local model).
+    """
     return {
         "type": "object",
         "properties": {
+            "reason": {"type": "string"},
             "agent": {"type": "string", "enum": list(allowed)},
             "confidence": {"type": "number", "minimum": 0, "maximum": 1},
-            "reason": {"type": "string"},
         },
-        "required": ["agent", "confidence", "reason"],
+        "required": ["reason", "agent", "confidence"],
         "additionalProperties": False,
     }
 
@@ -262,7 +267,7 @@ def _re_ask(problem: str, allowed: Sequence[str]) -> dict[str, str]:
         "role": "user",
         "content": (
             f"That answer is invalid: {problem}. Reply with only a JSON object "
-            f'{{"agent": one of [{", ".join(allowed)}], "confidence": a number from 0 to 1, '
-            f'"reason": one short sentence}}.'
+            f'{{"reason": one short sentence, "agent": one of [{", ".join(allowed)}], '
+            f'"confidence": a number from 0 to 1}}.'
         ),
     }
