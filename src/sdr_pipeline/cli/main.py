@@ -28,7 +28,7 @@ def _configure(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log 
         format="%(message)s",
         handlers=[RichHandler(console=err_console, show_path=False, show_time=False)],
     )
-    for noisy in ("kafka", "httpx", "urllib3", "py4j", "alembic", "httpcore"):
+    for noisy in ("kafka", "httpx", "httpx2", "urllib3", "py4j", "alembic", "httpcore", "openai"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
