@@ -6,16 +6,14 @@ as a supervised background process for `infra up` and test fixtures.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sys
 
-import httpx
 import uvicorn
 from fastapi import FastAPI
 
 from sdr_pipeline.agents.app import create_app
-from sdr_pipeline.infra.process import ProcessSpec
+from sdr_pipeline.infra.process import ProcessSpec, http_ok
 from sdr_pipeline.settings import Settings
 
 __all__ = ["build_app", "process_spec", "serve"]
@@ -40,19 +38,13 @@ def serve(settings: Settings) -> None:
                 log_level="info", access_log=False)
 
 
-def _healthy(url: str) -> bool:
-    with contextlib.suppress(httpx.HTTPError):
-        return httpx.get(url, timeout=1.0).status_code == 200
-    return False
-
-
 def process_spec(settings: Settings) -> ProcessSpec:
     """The agents service as a supervised process (same settings, passed as SDR_* variables)."""
     return ProcessSpec(
         name="agents",
         argv=[sys.executable, "-m", "sdr_pipeline.agents.service"],
         host=settings.agents_host, port=settings.agents_port, port_setting="SDR_AGENTS_PORT",
-        health=lambda: _healthy(f"http://{settings.agents_host}:{settings.agents_port}/health"),
+        health=lambda: http_ok(f"http://{settings.agents_host}:{settings.agents_port}/health"),
         env=settings.to_env(), start_timeout_s=60.0,
     )
 

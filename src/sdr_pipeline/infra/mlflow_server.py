@@ -5,19 +5,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import httpx
-
-from sdr_pipeline.infra.process import ProcessSpec
+from sdr_pipeline.infra.process import ProcessSpec, http_ok
 from sdr_pipeline.settings import Settings
 
 __all__ = ["mlflow_spec"]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/health", timeout=2.0).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def mlflow_spec(settings: Settings) -> ProcessSpec:
@@ -35,7 +26,7 @@ def mlflow_spec(settings: Settings) -> ProcessSpec:
     ]
     return ProcessSpec(
         name="mlflow", argv=argv, host=settings.mlflow_host, port=settings.mlflow_port,
-        port_setting="SDR_MLFLOW_PORT", health=lambda: _healthy(url), start_timeout_s=300.0,
+        port_setting="SDR_MLFLOW_PORT", health=lambda: http_ok(f"{url}/health", timeout_s=2.0), start_timeout_s=300.0,
         # The server's background job runner (huey workers for GenAI jobs) is unused here and costs
         # several processes and ~1 GB on a 2-core machine.
         env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},

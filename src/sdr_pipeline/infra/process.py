@@ -22,7 +22,8 @@ from pathlib import Path
 from sdr_pipeline.exceptions import InfraError, UserError
 from sdr_pipeline.settings import Settings
 
-__all__ = ["PartStatus", "ProcessSpec", "is_running", "log_tail", "port_open", "read_pid", "start", "status", "stop"]
+__all__ = ["PartStatus", "ProcessSpec", "http_ok", "is_running", "log_tail", "port_open", "read_pid", "start", "status",
+           "stop"]
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,16 @@ def port_open(host: str, port: int, *, timeout_s: float = 0.5) -> bool:
     with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=timeout_s):
         return True
     return False
+
+
+def http_ok(url: str, *, timeout_s: float = 1.0) -> bool:
+    """True if GET `url` answers 200: the health check of every HTTP part of the stack."""
+    import httpx
+
+    try:
+        return httpx.get(url, timeout=timeout_s).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def _pid_file(settings: Settings, name: str) -> Path:

@@ -12,11 +12,10 @@ import sys
 import threading
 from collections.abc import AsyncIterator
 
-import httpx
 import uvicorn
 from fastapi import FastAPI
 
-from sdr_pipeline.infra.process import ProcessSpec
+from sdr_pipeline.infra.process import ProcessSpec, http_ok
 from sdr_pipeline.intake.app import create_app
 from sdr_pipeline.intake.bridge import run_bridge
 from sdr_pipeline.intake.leads import LeadStore
@@ -59,19 +58,13 @@ def serve(settings: Settings, *, bridge: bool = True) -> None:
                 log_level="info", access_log=False)
 
 
-def _healthy(url: str) -> bool:
-    with contextlib.suppress(httpx.HTTPError):
-        return httpx.get(url, timeout=1.0).status_code == 200
-    return False
-
-
 def process_spec(settings: Settings) -> ProcessSpec:
     """The intake service (with its bridge) as a supervised process."""
     return ProcessSpec(
         name="intake",
         argv=[sys.executable, "-m", "sdr_pipeline.intake.service"],
         host=settings.intake_host, port=settings.intake_port, port_setting="SDR_INTAKE_PORT",
-        health=lambda: _healthy(f"http://{settings.intake_host}:{settings.intake_port}/health"),
+        health=lambda: http_ok(f"http://{settings.intake_host}:{settings.intake_port}/health"),
         env=settings.to_env(), start_timeout_s=60.0,
     )
 
