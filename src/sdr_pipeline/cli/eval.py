@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,13 @@ if TYPE_CHECKING:  # the lab (pandas, scikit-learn, matplotlib) loads only when 
 app = typer.Typer(no_args_is_help=True)
 console = Console()
 err_console = Console(stderr=True)
+
+
+def _quiet_decisions() -> None:
+    """One log line per routed message (or per notebook cell) drowns the progress bar; keep them for --verbose."""
+    if logging.getLogger().level > logging.DEBUG:
+        for chatty in ("sdr_pipeline.router", "papermill"):
+            logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 def _progress() -> Progress:
@@ -87,6 +95,7 @@ def run(
     """Route every example of a dataset and print accuracy, per-class recall, latency and cost."""
     from sdr_pipeline.evals.experiment import EvalSpec, run_spec
 
+    _quiet_decisions()
     settings = Settings()
     spec = EvalSpec(dataset=dataset, split=None if split == "all" else split, limit=limit, seed=seed, prompt=prompt,
                     version=version, policy=policy, provider=provider, model=model, concurrency=concurrency)
@@ -145,6 +154,7 @@ def sweep(
     from sdr_pipeline.evals.experiment import find_repo_root
     from sdr_pipeline.evals.sweep import load_sweep, run_sweep
 
+    _quiet_decisions()
     settings = Settings()
     config = load_sweep(path)
     overrides = {key: value for key, value in (("parallel", parallel), ("limit", limit)) if value is not None}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -108,6 +109,8 @@ def promote(
     from sdr_pipeline.evals.promotion import PromotionRequest
     from sdr_pipeline.evals.promotion import promote as promote_version
 
+    if logging.getLogger().level > logging.DEBUG:  # one line per routed message would drown the progress bar
+        logging.getLogger("sdr_pipeline.router").setLevel(logging.WARNING)
     settings = Settings()
     request = PromotionRequest(prompt=name, version=version, dataset=dataset, split=None if split == "all" else split,
                                limit=limit, seed=seed, policy=policy, concurrency=concurrency, force=force)
