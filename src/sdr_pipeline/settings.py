@@ -80,8 +80,8 @@ class Settings(BaseSettings):
     """Port of the local llama-server."""
     llm_threads: int = 2
     """CPU threads llama-server may use."""
-    llm_context: int = 4096
-    """Context length llama-server allocates."""
+    llm_context: int = 8192
+    """Context llama-server allocates, shared by its request slots: room for two few-shot prompts at once."""
     llm_timeout_s: float = 60.0
     """Timeout of one LLM request."""
     llm_max_attempts: int = 3
@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     llm_cache: bool = True
     """Use the on-disk response cache (the evaluation lab turns it on)."""
     llm_parallel: int = 2
-    """Request slots llama-server serves at once (each gets llm_context / llm_parallel tokens)."""
+    """Request slots llama-server serves at once; they share llm_context (--kv-unified)."""
     llm_server_bin: Path | None = None
     """A llama-server executable to use instead of the one built from vendored sources."""
 

@@ -68,10 +68,12 @@ def run_notebook(tmp_path: Path) -> Callable[..., dict[str, Any]]:
 
 @pytest.fixture
 def private_prompts(tmp_path: Path) -> tuple[Path, str]:
-    """A copy of prompts/router under a unique prompt name (registry names are global on a shared server)."""
+    """v1-v3 of prompts/router under a unique prompt name (registry names are global on a shared server)."""
     name = f"router_{uuid.uuid4().hex[:8]}"
     prompts_dir = tmp_path / "prompts"
-    shutil.copytree(REPO_ROOT / "prompts" / "router", prompts_dir / name)
+    (prompts_dir / name).mkdir(parents=True)
+    for version in ("v1", "v2", "v3"):
+        shutil.copy(REPO_ROOT / "prompts" / "router" / f"{version}.yaml", prompts_dir / name)
     return prompts_dir, name
 
 

@@ -1,10 +1,10 @@
-"""The router against the real local model (Qwen2.5-Coder-1.5B on llama-server): six calls in all.
+"""The router against the real local model (Qwen2.5-Coder-1.5B on llama-server).
 
-Per prompt version: one clear message under the `llm` policy (any agent may be chosen) and
-one prospect reply under the `contract` policy (the enum is narrowed to the two reply
-agents + none). The model is deterministic at temperature 0, so these are stable; what
-they check is that each version's rendered prompt, schema and validation work end to end
-with a real model and that clear cases come out right.
+Nine clear messages, one per workflow stage. Every prompt version must render, constrain
+and validate end to end with the real model and route well above chance (a third of the
+stages; chance is one in six). The production prompt (`latest`) must route every clear
+case right under both policies: that is what the job runs. The model is deterministic at
+temperature 0 with one request at a time, so these figures are stable.
 """
 
 from __future__ import annotations
@@ -16,27 +16,48 @@ import pytest
 from sdr_pipeline.contracts import Envelope
 from sdr_pipeline.llm import make_client
 from sdr_pipeline.registry import AgentRegistry
-from sdr_pipeline.router import decide, load_prompt
+from sdr_pipeline.router import decide, list_prompts, load_prompt
 from sdr_pipeline.settings import Settings
 
 pytestmark = pytest.mark.llm
 
-CASES = [
-    ("score_engage", "llm", "active_outreach"),
-    ("reply_demo", "contract", "active_outreach"),
-]
+EXPECTED = {
+    "raw_lead": "lead_ingestion", "research_profile": "lead_scoring", "score_engage": "active_outreach",
+    "score_nurture": "nurture_campaign", "outreach_email": "send_email", "delivery_report": "none",
+    "reply_demo": "active_outreach", "reply_later": "nurture_campaign", "reply_unsubscribe": "none",
+}
+REPO_PROMPTS = Path(__file__).resolve().parents[2] / "prompts"
 
 
-@pytest.mark.parametrize("version", ["v1", "v2", "v3"])
-def test_each_prompt_version_routes_clear_cases_with_the_real_model(
+def _misses(settings: Settings, prompts_dir: Path, registry: AgentRegistry, envelopes: dict[str, Envelope],
+            version: str, policy: str) -> list[str]:
+    """Route every clear stage; check each LLM decision's record; return the stages routed wrong."""
+    prompt = load_prompt("router", version, prompts_dir=prompts_dir)
+    client = make_client(settings, use_cache=False)
+    misses = []
+    for stage, expected in EXPECTED.items():
+        decision = decide(envelopes[stage], prompt=prompt, policy=policy, llm=client, registry=registry)
+        assert decision.prompt_version == prompt.version and decision.reason.strip()
+        if decision.llm_called:
+            assert decision.model and not decision.cached and decision.attempts >= 1
+            assert decision.prompt_tokens > 200 and decision.completion_tokens > 5
+        if decision.agent != expected:
+            misses.append(f"{stage}: {decision.agent} ({decision.reason})")
+    return misses
+
+
+@pytest.mark.parametrize("version", [p.version for p in list_prompts("router", prompts_dir=REPO_PROMPTS)])
+def test_every_prompt_version_routes_well_above_chance(
     llm_server_qwen: Settings, prompts_dir: Path, registry: AgentRegistry, stage_envelopes: dict[str, Envelope],
     version: str,
 ) -> None:
-    prompt = load_prompt("router", version, prompts_dir=prompts_dir)
-    client = make_client(llm_server_qwen, use_cache=False)
-    for stage, policy, expected in CASES:
-        decision = decide(stage_envelopes[stage], prompt=prompt, policy=policy, llm=client, registry=registry)
-        assert decision.llm_called and decision.model and not decision.cached
-        assert decision.attempts >= 1 and decision.prompt_tokens > 200 and decision.completion_tokens > 5
-        assert decision.prompt_version == version and decision.reason.strip()
-        assert decision.agent == expected, f"{version} {stage}: {decision.agent} ({decision.reason})"
+    misses = _misses(llm_server_qwen, prompts_dir, registry, stage_envelopes, version, "llm")
+    assert len(misses) <= len(EXPECTED) * 2 // 3, f"{version}: {len(misses)} of {len(EXPECTED)} wrong: {misses}"
+
+
+@pytest.mark.parametrize("policy", ["llm", "contract"])
+def test_the_production_prompt_routes_every_clear_case(
+    llm_server_qwen: Settings, prompts_dir: Path, registry: AgentRegistry, stage_envelopes: dict[str, Envelope],
+    policy: str,
+) -> None:
+    assert _misses(llm_server_qwen, prompts_dir, registry, stage_envelopes, "latest", policy) == []

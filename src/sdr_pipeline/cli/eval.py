@@ -121,21 +121,28 @@ def run(
 
 
 def _summary_table(report: SweepReport) -> Table:
-    table = Table(title=f"sweep {report.config.name}: {len(report.outcomes)} runs in {report.wall_s:.0f} s "
-                        f"({len(report.failed)} failed)")
-    for column in ("version", "policy", "model", "dataset", "n", "accuracy [95 % CI]", "macro-F1", "invalid",
-                   "p50", "US$/1k", "time", "run"):
-        table.add_column(column, justify="right" if column in ("n", "macro-F1", "invalid", "p50", "US$/1k", "time")
-                         else "left")
+    """One row per combination; model and dataset get a column only when the sweep varies them."""
+    points = [outcome.point for outcome in report.outcomes]
+    models = sorted({point.model for point in points})
+    datasets = sorted({point.dataset.stem for point in points})
+    shared = [f"model {models[0]}"] * (len(models) == 1) + [f"dataset {datasets[0]}"] * (len(datasets) == 1)
+    table = Table(title=f"sweep {report.config.name}: {len(report.outcomes)} runs in {report.wall_s:.0f} s, "
+                        f"{len(report.failed)} failed" + "".join(f"\n{text}" for text in shared))
+    columns = ["version", "policy", *(["model"] * (len(models) > 1)), *(["dataset"] * (len(datasets) > 1)), "n",
+               "accuracy [95 % CI]", "macro-F1", "invalid", "p50", "US$/1k", "time", "run"]
+    numeric = {"n", "macro-F1", "invalid", "p50", "US$/1k", "time"}
+    for column in columns:
+        table.add_column(column, justify="right" if column in numeric else "left")
     for outcome in report.outcomes:
         point = outcome.point
+        head = [point.version, point.policy, *([point.model] * (len(models) > 1)),
+                *([point.dataset.stem] * (len(datasets) > 1))]
         if not outcome.ok or outcome.record is None:
-            table.add_row(point.version, point.policy, point.model, point.dataset.stem, "",
-                          f"[red]failed: {outcome.error}", "", "", "", "", f"{outcome.wall_s:.0f} s", "")
+            table.add_row(*head, "", "[red]failed (below)", "", "", "", "", f"{outcome.wall_s:.0f} s", "")
             continue
         m = outcome.record["metrics"]
         table.add_row(
-            point.version, point.policy, point.model, point.dataset.stem, str(outcome.record["n"]),
+            *head, str(outcome.record["n"]),
             f"{m['accuracy']:.3f} [{m['accuracy_ci_low']:.3f}, {m['accuracy_ci_high']:.3f}]",
             f"{m['macro_f1']:.3f}", f"{m['invalid_rate']:.3f}", _seconds(m.get("latency_p50_s")),
             f"{m['cost_per_1k_messages']:.4f}", f"{outcome.wall_s:.0f} s", (outcome.run_id or "")[:8],
@@ -174,6 +181,8 @@ def sweep(
 
         report = run_sweep(config, settings, root=find_repo_root(), on_start=started, on_done=finished)
     console.print(_summary_table(report))
+    for outcome in report.failed:
+        console.print(f"[red]{outcome.point.slug} failed:[/] {outcome.error} (notebook: {outcome.notebook})")
     console.print(f"executed notebooks: {report.output_dir}; leaderboard: evals/compare.ipynb "
                   f"(MLflow {settings.tracking_uri}, experiment {config.experiment})")
     if report.failed:

@@ -118,12 +118,17 @@ class LLMClient:
         return self._sync_client
 
     def _async_client(self) -> openai.AsyncOpenAI:
-        """One async client per event loop: an HTTP connection pool cannot outlive its loop."""
+        """One async client per event loop: an HTTP connection pool cannot outlive its loop.
+
+        The plain pool (not openai's default wrapper) matters: the wrapper's finaliser schedules
+        its close on whatever loop is running when it is collected, which fails once its own
+        loop is gone.
+        """
         loop = id(asyncio.get_running_loop())
         client = self._async_clients.get(loop)
         if client is None:
-            client = openai.AsyncOpenAI(base_url=self._base_url, api_key=self._api_key,
-                                        timeout=self.timeout_s, max_retries=0)
+            client = openai.AsyncOpenAI(base_url=self._base_url, api_key=self._api_key, timeout=self.timeout_s,
+                                        max_retries=0, http_client=openai.DefaultAsyncHttpxClient())
             self._async_clients = {loop: client}  # drop clients of finished loops
         return client
 

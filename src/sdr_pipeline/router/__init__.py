@@ -4,7 +4,7 @@ The Flink job and the evaluation lab both call `decide` / `adecide` from here, s
 code that is evaluated is the code that runs. No pyflink, mlflow or fastapi imports.
 """
 
-from sdr_pipeline.router.decide import DEFAULT_ANSWER_ATTEMPTS, POLICIES, adecide, answer_schema, decide
+from sdr_pipeline.router.decision import DEFAULT_ANSWER_ATTEMPTS, POLICIES, adecide, answer_schema, decide
 from sdr_pipeline.router.prompt import (
     DATA_BLOCK_END,
     DATA_BLOCK_START,

@@ -46,6 +46,7 @@ DEFAULT_ANSWER_ATTEMPTS = 3
 """Model calls per decision when the caller does not pass settings.router_answer_attempts."""
 _SCHEMA_NAME = "routing_decision"
 _ANSWER_MAX_TOKENS = 256
+_REASON_MAX_CHARS = 240
 """Room for the JSON answer with a one-sentence reason; a longer answer is cut and re-asked."""
 
 
@@ -55,11 +56,13 @@ def answer_schema(allowed: Sequence[str]) -> dict[str, Any]:
     `reason` comes first: a constrained decoder writes keys in schema order, and a small
     model that states its reason before naming the agent routes markedly better than one
     that names the agent first and justifies it afterwards (measured on the local model).
+    The reason's length is capped so a model that starts repeating itself still closes the
+    object within the token budget.
     """
     return {
         "type": "object",
         "properties": {
-            "reason": {"type": "string"},
+            "reason": {"type": "string", "maxLength": _REASON_MAX_CHARS},
             "agent": {"type": "string", "enum": list(allowed)},
             "confidence": {"type": "number", "minimum": 0, "maximum": 1},
         },
