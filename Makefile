@@ -21,10 +21,10 @@ help:  ## list the targets
 demo: deps llm-deps  ## install what is missing, start the stack and run the demo
 	$(CLI) demo
 
-test: deps llm-deps  ## install what is missing and run the test suite (every tier but e2e)
-	$(BIN)/pytest -m "not e2e" $(PYTEST_ARGS)
+test: deps llm-deps  ## install what is missing and run the whole test suite, end-to-end tier included
+	$(BIN)/pytest $(PYTEST_ARGS)
 
-test-e2e: deps llm-deps  ## the routing job's end-to-end tests on the default local model (slow)
+test-e2e: deps llm-deps  ## only the routing job's end-to-end tests on the default local model
 	$(BIN)/pytest -m e2e $(PYTEST_ARGS)
 
 install: $(STAMP)  ## the virtual environment with the locked packages and the project

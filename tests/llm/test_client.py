@@ -6,12 +6,11 @@ import asyncio
 import logging
 
 import pytest
+from fake_openai_server import FAST_RETRY, Reply
 
 from sdr_pipeline.exceptions import LLMUnavailableError
 from sdr_pipeline.llm import ChatClient, LLMClient, Usage, make_client
 from sdr_pipeline.settings import Settings
-
-from fake_openai_server import FAST_RETRY, Reply
 
 MESSAGES = [{"role": "system", "content": "Route the lead."}, {"role": "user", "content": "Please unsubscribe me."}]
 SCHEMA = {"type": "object", "properties": {"agent": {"type": "string", "enum": ["none", "send_email"]}},

@@ -12,11 +12,18 @@ import uuid
 import httpx
 import pytest
 
-from sdr_pipeline.contracts import AGENT_MESSAGES, DEAD_LETTERS, ROUTER_CONTROL, ROUTING_DECISIONS, WORKFLOW_EVENTS, Envelope
+from sdr_pipeline.agents import service as agents_service
+from sdr_pipeline.contracts import (
+    AGENT_MESSAGES,
+    DEAD_LETTERS,
+    ROUTER_CONTROL,
+    ROUTING_DECISIONS,
+    WORKFLOW_EVENTS,
+    Envelope,
+)
 from sdr_pipeline.contracts.decision import ControlMessage
 from sdr_pipeline.infra import process
 from sdr_pipeline.infra.smtp import read_mailbox
-from sdr_pipeline.agents import service as agents_service
 
 pytestmark = [pytest.mark.kafka, pytest.mark.flink, pytest.mark.llm, pytest.mark.slow, pytest.mark.e2e]
 

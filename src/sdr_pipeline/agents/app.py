@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
-import json
 import logging
 import time
 import uuid
@@ -49,6 +48,7 @@ from sdr_pipeline.exceptions import (
     UserError,
 )
 from sdr_pipeline.registry import AgentRegistry, AgentSpec, load_registry
+from sdr_pipeline.request_body import BadRequest, read_json
 from sdr_pipeline.settings import Settings
 
 __all__ = ["create_app", "load_handler", "output_message_id"]
@@ -77,33 +77,6 @@ def load_handler(spec: AgentSpec) -> AgentHandler:
     if not callable(handle):
         raise RegistryError(spec.name, f"{module_name} has no `async def handle(envelope, deps)`")
     return handle
-
-
-class _Problem(Exception):
-    """An HTTP answer other than 200, raised inside the request pipeline."""
-
-    def __init__(self, status_code: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status_code = status_code
-        self.detail = detail
-
-
-async def _read_json(request: Request, max_bytes: int) -> Any:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/json":
-        raise _Problem(415, f"send Content-Type: application/json, not '{content_type or 'none'}'")
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise _Problem(413, f"body of {declared} bytes is over the {max_bytes}-byte limit")
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > max_bytes:
-            raise _Problem(413, f"body is over the {max_bytes}-byte limit")
-    try:
-        return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise _Problem(400, f"body is not valid JSON ({error})") from None
 
 
 def _output_envelope(spec: AgentSpec, source: dict[str, Any], envelope: Envelope, work: AgentWork) -> Envelope:
@@ -136,13 +109,13 @@ class _AgentRoute:
         agent = self.spec.name
         message_id = lead_id = None
         try:
-            data = await _read_json(request, self.max_bytes)
+            data = await read_json(request, max_bytes=self.max_bytes)
             if not isinstance(data, dict):
-                raise _Problem(422, f"expected a JSON object (an envelope), got {type(data).__name__}")
+                raise BadRequest(422, f"expected a JSON object (an envelope), got {type(data).__name__}")
             message_id = data.get("message_id") if isinstance(data.get("message_id"), str) else None
             lead_id = data.get("lead_id") if isinstance(data.get("lead_id"), str) else None
             if not message_id:
-                raise _Problem(422, "envelope at 'message_id': a message id is required (it is the idempotency key)")
+                raise BadRequest(422, "envelope at 'message_id': a message id is required (it is the idempotency key)")
             async with self.store.exclusive(agent, message_id):
                 stored = self.store.get(agent, message_id)
                 if stored is not None:
@@ -153,7 +126,7 @@ class _AgentRoute:
                 answer = await self._work(data)
                 self.store.put(agent, message_id, answer.model_dump_json())
             return JSONResponse(answer.model_dump(mode="json"))
-        except _Problem as problem:
+        except BadRequest as problem:
             return self._refuse(problem.status_code, problem.detail, message_id, lead_id)
         except ContractError as error:
             return self._refuse(422, str(error), message_id, lead_id)

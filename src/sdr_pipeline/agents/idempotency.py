@@ -8,13 +8,13 @@ concurrent duplicate wait for the first instead of doing the work twice.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from sdr_pipeline.contracts import utc_now
+from sdr_pipeline.infra.state_db import open_state_db
 
 __all__ = ["IdempotencyStore"]
 
@@ -33,12 +33,9 @@ class IdempotencyStore:
     """Stored answers keyed on (agent, message id), in SQLite under the state directory."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10.0)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_state_db(path, _SCHEMA)
         self._key_locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     def get(self, agent: str, message_id: str) -> str | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import smtplib
-import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,6 +24,7 @@ from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_ex
 
 from sdr_pipeline.contracts import utc_now
 from sdr_pipeline.exceptions import InfraError
+from sdr_pipeline.infra.state_db import open_state_db
 from sdr_pipeline.settings import Settings
 
 __all__ = ["EmailSender", "Outbox", "OutboxRow", "OutgoingEmail", "SmtpSender"]
@@ -136,15 +136,12 @@ class Outbox:
     """SQLite-backed outbox shared by the send_email agent and the scheduler."""
 
     def __init__(self, path: Path, sender: EmailSender, *, sender_address: str, stale_claim_s: float = 600.0) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.sender_address = sender_address
         self.stale_claim_s = stale_claim_s
         self._sender = sender
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10.0)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_state_db(path, _SCHEMA)
 
     def close(self) -> None:
         self._db.close()

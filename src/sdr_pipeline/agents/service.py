@@ -7,13 +7,12 @@ as a supervised background process for `infra up` and test fixtures.
 from __future__ import annotations
 
 import logging
-import sys
 
 import uvicorn
 from fastapi import FastAPI
 
 from sdr_pipeline.agents.app import create_app
-from sdr_pipeline.infra.process import ProcessSpec, http_ok
+from sdr_pipeline.infra.process import ProcessSpec, python_service
 from sdr_pipeline.settings import Settings
 
 __all__ = ["build_app", "process_spec", "serve"]
@@ -40,13 +39,8 @@ def serve(settings: Settings) -> None:
 
 def process_spec(settings: Settings) -> ProcessSpec:
     """The agents service as a supervised process (same settings, passed as SDR_* variables)."""
-    return ProcessSpec(
-        name="agents",
-        argv=[sys.executable, "-m", "sdr_pipeline.agents.service"],
-        host=settings.agents_host, port=settings.agents_port, port_setting="SDR_AGENTS_PORT",
-        health=lambda: http_ok(f"http://{settings.agents_host}:{settings.agents_port}/health"),
-        env=settings.to_env(), start_timeout_s=60.0,
-    )
+    return python_service("agents", "sdr_pipeline.agents.service", settings, host=settings.agents_host,
+                          port=settings.agents_port, port_setting="SDR_AGENTS_PORT")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ from sdr_pipeline.intake import service as intake_service
 from sdr_pipeline.llm import server as llm_server
 from sdr_pipeline.orchestrator import job
 
-
 LLM = Part("llama-server", llm_server.process_spec)
 INFRA = (*INFRA_PARTS, LLM)
 """What `infra up` starts: Kafka, MLflow, SMTP and the local model."""

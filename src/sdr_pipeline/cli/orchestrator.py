@@ -63,7 +63,8 @@ def export_sql(
     plan: bool = typer.Option(False, "--explain", help="Also have Flink parse and plan it, and print the plan."),
 ) -> None:
     """Write the routing step as Flink SQL: CREATE MODEL (provider openai) + ML_PREDICT, for the prompt in force."""
-    from sdr_pipeline.orchestrator.sql_export import explain, export_sql as build
+    from sdr_pipeline.orchestrator.sql_export import explain
+    from sdr_pipeline.orchestrator.sql_export import export_sql as build
     from sdr_pipeline.registry import load_registry
     from sdr_pipeline.router import load_prompt
 

@@ -1,5 +1,6 @@
-"""Everything that crosses a wire: topic names, the envelope, and (later) payloads and decisions."""
+"""Everything that crosses a wire: topic names, the envelope, agent payloads and routing decisions."""
 
+from sdr_pipeline.contracts import payloads as _payloads
 from sdr_pipeline.contracts.decision import (
     NONE_DECISION,
     ControlMessage,
@@ -10,37 +11,7 @@ from sdr_pipeline.contracts.decision import (
     parse_control_message,
 )
 from sdr_pipeline.contracts.envelope import ENVELOPE_VERSION, Envelope, Lead, new_message_id, parse_envelope, utc_now
-from sdr_pipeline.contracts.payloads import (
-    CONTRACTS,
-    PAYLOAD_VERSION,
-    RAW_LEAD_SOURCES,
-    ActiveOutreachInput,
-    AgentResponse,
-    ContractSpec,
-    Delivery,
-    DeliveryReport,
-    InboundReply,
-    LeadIngestionInput,
-    LeadScore,
-    LeadScoringInput,
-    LeadSubmission,
-    NextStep,
-    NurtureCampaignInput,
-    NurtureEmail,
-    NurtureSequence,
-    OutreachEmail,
-    ResearchProfile,
-    SendEmailInput,
-    check_envelope,
-    contract_schema,
-    default_schemas_dir,
-    email_message_id,
-    export_schemas,
-    get_contract,
-    lead_id_from_email_message_id,
-    parse_input,
-    validate_payload,
-)
+from sdr_pipeline.contracts.payloads import *  # noqa: F403  (re-exported: its __all__ is part of ours)
 from sdr_pipeline.contracts.topics import (
     AGENT_MESSAGES,
     DEAD_LETTERS,
@@ -74,34 +45,5 @@ __all__ = [
     "new_message_id",
     "parse_envelope",
     "utc_now",
-    # agent payloads and input contracts (contracts/payloads.py)
-    "CONTRACTS",
-    "PAYLOAD_VERSION",
-    "RAW_LEAD_SOURCES",
-    "ActiveOutreachInput",
-    "AgentResponse",
-    "ContractSpec",
-    "Delivery",
-    "DeliveryReport",
-    "InboundReply",
-    "LeadIngestionInput",
-    "LeadScore",
-    "LeadScoringInput",
-    "LeadSubmission",
-    "NextStep",
-    "NurtureCampaignInput",
-    "NurtureEmail",
-    "NurtureSequence",
-    "OutreachEmail",
-    "ResearchProfile",
-    "SendEmailInput",
-    "check_envelope",
-    "contract_schema",
-    "default_schemas_dir",
-    "email_message_id",
-    "export_schemas",
-    "get_contract",
-    "lead_id_from_email_message_id",
-    "parse_input",
-    "validate_payload",
+    *_payloads.__all__,  # agent payloads and input contracts
 ]

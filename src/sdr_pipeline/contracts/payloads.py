@@ -380,30 +380,32 @@ class LeadScoringInput(Envelope):
     context: ResearchProfile
 
 
-class ActiveOutreachInput(Envelope):
+def _score_or_reply_context(score: type[BaseModel]) -> Any:
+    """The context of an agent that takes a scoring output of one kind or a prospect's reply."""
+    return Annotated[
+        Annotated[score, Tag(_TAG_LEAD_SCORE)]
+        | Annotated[InboundReply, Tag(_TAG_REPLY)]
+        | Annotated[str, Tag(_TAG_REPLY_TEXT)],
+        Discriminator(_score_or_reply, custom_error_type="context_kind", custom_error_message=_SCORE_OR_REPLY_ERROR),
+    ]
+
+
+class _ScoreOrReplyInput(Envelope):
+    """A reply is only a reply when an inbound e-mail produced it."""
+
+    _reply_from_inbound = field_validator("context", check_fields=False)(_reply_needs_inbound)
+
+
+class ActiveOutreachInput(_ScoreOrReplyInput):
     """A scoring output saying actively_engage, or a prospect's reply (intent is judged by the router)."""
 
-    context: Annotated[
-        Annotated[_EngageScore, Tag(_TAG_LEAD_SCORE)]
-        | Annotated[InboundReply, Tag(_TAG_REPLY)]
-        | Annotated[str, Tag(_TAG_REPLY_TEXT)],
-        Discriminator(_score_or_reply, custom_error_type="context_kind", custom_error_message=_SCORE_OR_REPLY_ERROR),
-    ]
-
-    _reply_from_inbound = field_validator("context")(_reply_needs_inbound)
+    context: _score_or_reply_context(_EngageScore)  # type: ignore[valid-type]
 
 
-class NurtureCampaignInput(Envelope):
+class NurtureCampaignInput(_ScoreOrReplyInput):
     """A scoring output saying nurture, or a prospect's reply (intent is judged by the router)."""
 
-    context: Annotated[
-        Annotated[_NurtureScore, Tag(_TAG_LEAD_SCORE)]
-        | Annotated[InboundReply, Tag(_TAG_REPLY)]
-        | Annotated[str, Tag(_TAG_REPLY_TEXT)],
-        Discriminator(_score_or_reply, custom_error_type="context_kind", custom_error_message=_SCORE_OR_REPLY_ERROR),
-    ]
-
-    _reply_from_inbound = field_validator("context")(_reply_needs_inbound)
+    context: _score_or_reply_context(_NurtureScore)  # type: ignore[valid-type]
 
 
 class SendEmailInput(Envelope):

@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -86,6 +87,17 @@ def http_ok(url: str, *, timeout_s: float = 1.0) -> bool:
         return httpx.get(url, timeout=timeout_s).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def python_service(name: str, module: str, settings: Settings, *, host: str, port: int, port_setting: str,
+                   start_timeout_s: float = 60.0) -> ProcessSpec:
+    """One of our HTTP services run as `python -m module`, with our settings passed as SDR_* variables
+    and `GET /health` as its health check."""
+    return ProcessSpec(
+        name=name, argv=[sys.executable, "-m", module], host=host, port=port, port_setting=port_setting,
+        health=lambda: http_ok(f"http://{host}:{port}/health"), env=settings.to_env(),
+        start_timeout_s=start_timeout_s,
+    )
 
 
 def _pid_file(settings: Settings, name: str) -> Path:

@@ -13,7 +13,6 @@ it never reaches a topic:
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
 from typing import Any
@@ -35,6 +34,7 @@ from sdr_pipeline.exceptions import InfraError
 from sdr_pipeline.intake.bridge import Publisher
 from sdr_pipeline.intake.form import render_form, render_thanks
 from sdr_pipeline.intake.leads import KnownLead, LeadStore
+from sdr_pipeline.request_body import BadRequest, read_body, read_json
 from sdr_pipeline.settings import Settings
 
 __all__ = ["create_app", "field_errors"]
@@ -42,40 +42,13 @@ __all__ = ["create_app", "field_errors"]
 logger = logging.getLogger(__name__)
 
 _FORM_TYPE = "application/x-www-form-urlencoded"
-_JSON_TYPE = "application/json"
 _REPLY_NAMESPACE = uuid.UUID("0b7e4c57-9f1e-4a8e-8d7c-2f5b3f0c6a11")
 
 
-class _BadRequest(Exception):
-    def __init__(self, status_code: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status_code = status_code
-        self.detail = detail
-
-
-async def _read_body(request: Request, *, content_type: str, max_bytes: int) -> bytes:
-    actual = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if actual != content_type:
-        raise _BadRequest(415, f"send Content-Type: {content_type}, not '{actual or 'none'}'")
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise _BadRequest(413, f"body of {declared} bytes is over the {max_bytes}-byte limit")
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > max_bytes:
-            raise _BadRequest(413, f"body is over the {max_bytes}-byte limit")
-    return bytes(body)
-
-
 async def _read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
-    body = await _read_body(request, content_type=_JSON_TYPE, max_bytes=max_bytes)
-    try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise _BadRequest(400, f"body is not valid JSON ({error})") from None
+    data = await read_json(request, max_bytes=max_bytes)
     if not isinstance(data, dict):
-        raise _BadRequest(422, f"expected a JSON object, got {type(data).__name__}")
+        raise BadRequest(422, f"expected a JSON object, got {type(data).__name__}")
     return data
 
 
@@ -134,9 +107,9 @@ def create_app(settings: Settings, *, publisher: Publisher, leads: LeadStore | N
     @app.post("/", response_model=None)
     async def form_submit(request: Request) -> Response:
         try:
-            body = await _read_body(request, content_type=_FORM_TYPE, max_bytes=max_bytes)
+            body = await read_body(request, content_type=_FORM_TYPE, max_bytes=max_bytes)
             values = {key: items[0] for key, items in parse_qs(body.decode("utf-8"), keep_blank_values=True).items()}
-        except _BadRequest as problem:
+        except BadRequest as problem:
             logger.warning("form refused with %d: %s", problem.status_code, problem.detail)
             return HTMLResponse(render_form(errors={"(form)": problem.detail}), status_code=problem.status_code)
         except UnicodeDecodeError:
@@ -163,7 +136,7 @@ def create_app(settings: Settings, *, publisher: Publisher, leads: LeadStore | N
     async def post_lead(request: Request) -> JSONResponse:
         try:
             data = await _read_json_object(request, max_bytes)
-        except _BadRequest as problem:
+        except BadRequest as problem:
             return refuse(request, problem.status_code, problem.detail)
         try:
             submission = LeadSubmission.model_validate(data)
@@ -189,7 +162,7 @@ def create_app(settings: Settings, *, publisher: Publisher, leads: LeadStore | N
     async def inbound_email(request: Request) -> JSONResponse:
         try:
             data = await _read_json_object(request, max_bytes)
-        except _BadRequest as problem:
+        except BadRequest as problem:
             return refuse(request, problem.status_code, problem.detail)
         try:
             reply = InboundReply.model_validate(data)

@@ -7,13 +7,13 @@ incoming_leads directly) all record what they see here.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from sdr_pipeline.contracts import Lead, utc_now
+from sdr_pipeline.infra.state_db import open_state_db
 
 __all__ = ["KnownLead", "LeadStore"]
 
@@ -41,12 +41,9 @@ class LeadStore:
     """Lead id <-> e-mail, and the latest lead fields."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10.0)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_state_db(path, _SCHEMA)
 
     def close(self) -> None:
         self._db.close()

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import sys
 import threading
 from collections.abc import AsyncIterator
 
 import uvicorn
 from fastapi import FastAPI
 
-from sdr_pipeline.infra.process import ProcessSpec, http_ok
+from sdr_pipeline.infra.process import ProcessSpec, python_service
 from sdr_pipeline.intake.app import create_app
 from sdr_pipeline.intake.bridge import run_bridge
 from sdr_pipeline.intake.leads import LeadStore
@@ -60,13 +59,8 @@ def serve(settings: Settings, *, bridge: bool = True) -> None:
 
 def process_spec(settings: Settings) -> ProcessSpec:
     """The intake service (with its bridge) as a supervised process."""
-    return ProcessSpec(
-        name="intake",
-        argv=[sys.executable, "-m", "sdr_pipeline.intake.service"],
-        host=settings.intake_host, port=settings.intake_port, port_setting="SDR_INTAKE_PORT",
-        health=lambda: http_ok(f"http://{settings.intake_host}:{settings.intake_port}/health"),
-        env=settings.to_env(), start_timeout_s=60.0,
-    )
+    return python_service("intake", "sdr_pipeline.intake.service", settings, host=settings.intake_host,
+                          port=settings.intake_port, port_setting="SDR_INTAKE_PORT")
 
 
 if __name__ == "__main__":

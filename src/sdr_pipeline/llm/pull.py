@@ -18,7 +18,6 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
 
 from sdr_pipeline.exceptions import InfraError, UserError
 from sdr_pipeline.llm.downloads import ProgressFn, cache_lock, download_package, no_progress

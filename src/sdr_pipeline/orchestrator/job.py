@@ -27,10 +27,26 @@ import logging
 import sys
 from pathlib import Path
 
-from sdr_pipeline.contracts.topics import AGENT_MESSAGES, DEAD_LETTERS, ROUTER_CONTROL, ROUTING_DECISIONS, WORKFLOW_EVENTS
+from sdr_pipeline.contracts.topics import (
+    AGENT_MESSAGES,
+    DEAD_LETTERS,
+    ROUTER_CONTROL,
+    ROUTING_DECISIONS,
+    WORKFLOW_EVENTS,
+)
 from sdr_pipeline.infra.process import ProcessSpec, read_pid
 from sdr_pipeline.orchestrator.flink_env import make_env
-from sdr_pipeline.orchestrator.steps import DECIDED, DISPATCH, ROUTE, Dispatcher, Gate, LeadLedger, Ledger, Limits, RouteStep
+from sdr_pipeline.orchestrator.steps import (
+    DECIDED,
+    DISPATCH,
+    ROUTE,
+    Dispatcher,
+    Gate,
+    LeadLedger,
+    Ledger,
+    Limits,
+    RouteStep,
+)
 from sdr_pipeline.registry import load_registry
 from sdr_pipeline.router import list_prompts, load_prompt
 from sdr_pipeline.settings import Settings
@@ -59,9 +75,9 @@ def latest_checkpoint(settings: Settings) -> Path | None:
 
 def _flink_functions():
     """The Flink operator classes, defined only where pyflink is importable."""
+    from pyflink.common import Types
     from pyflink.datastream.functions import AsyncFunction, BroadcastProcessFunction, KeyedProcessFunction
     from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
-    from pyflink.common import Types
 
     prompt_state = MapStateDescriptor("live_prompt_version", Types.STRING(), Types.STRING())
 

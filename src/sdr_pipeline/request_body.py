@@ -1,0 +1,52 @@
+"""Reading an HTTP request body safely, for every service we serve (agents, intake).
+
+The content type is checked first, the size is bounded while streaming (a lying or missing
+Content-Length cannot make us buffer more than the limit), and JSON that does not parse is
+a 400 with the parser's reason. Each problem is a `BadRequest` carrying the status code, so
+a handler answers it as a 4xx, never a 500.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+
+__all__ = ["JSON_TYPE", "BadRequest", "read_body", "read_json"]
+
+JSON_TYPE = "application/json"
+
+
+class BadRequest(Exception):
+    """An HTTP answer other than 2xx, raised while reading or checking a request."""
+
+    def __init__(self, status_code: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status_code = status_code
+        self.detail = detail
+
+
+async def read_body(request: Request, *, content_type: str, max_bytes: int) -> bytes:
+    """The raw body, if it has `content_type` and at most `max_bytes` bytes."""
+    actual = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if actual != content_type:
+        raise BadRequest(415, f"send Content-Type: {content_type}, not '{actual or 'none'}'")
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise BadRequest(413, f"body of {declared} bytes is over the {max_bytes}-byte limit")
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > max_bytes:
+            raise BadRequest(413, f"body is over the {max_bytes}-byte limit")
+    return bytes(body)
+
+
+async def read_json(request: Request, *, max_bytes: int) -> Any:
+    """The body decoded as JSON (any JSON value; callers check its shape)."""
+    body = await read_body(request, content_type=JSON_TYPE, max_bytes=max_bytes)
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise BadRequest(400, f"body is not valid JSON ({error})") from None
