@@ -161,6 +161,7 @@ def test_dispatcher_retries_5xx_then_delivers_once():
     assert json.loads(calls[-1].content)["lead_id"] == "lead-1"
     event = json.loads(output.value)
     assert output.topic == WORKFLOW_EVENTS and event["kind"] == "dispatched" and event["figures"]["attempts"] == 3
+    assert event["figures"]["agent_s"] >= 0.02, "the two backoffs (at least 0.01 s each) count in the answer time"
 
 
 def test_dispatcher_dead_letters_after_max_attempts():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import typer
@@ -30,6 +31,9 @@ def _configure(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log 
     )
     for noisy in ("kafka", "httpx", "httpx2", "urllib3", "py4j", "alembic", "httpcore", "openai"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # MLflow draws a progress bar per artifact download (one per reused evaluation run) and
+    # prints run links after every logged run; our commands report runs themselves.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 def _register_groups() -> None:

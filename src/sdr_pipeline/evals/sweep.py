@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_NOTEBOOK = Path("evals/route_eval.ipynb")
 _KERNEL = "python3"
+_QUIET_KERNEL = ["--IPKernelApp.log_level=ERROR"]
+"""The kernel's start-up warning about its local TCP transport would repeat once per run."""
 
 
 class SweepConfig(BaseModel):
@@ -163,7 +165,8 @@ def execute_eval_notebook(parameters: dict[str, Any], *, notebook: Path, output:
     results_path = output.with_suffix(".json")
     results_path.unlink(missing_ok=True)
     papermill.execute_notebook(str(notebook), str(output), parameters={**parameters, "results_path": str(results_path)},
-                               kernel_name=_KERNEL, cwd=str(cwd), progress_bar=False, log_output=False)
+                               kernel_name=_KERNEL, cwd=str(cwd), progress_bar=False, log_output=False,
+                               extra_arguments=_QUIET_KERNEL)
     record = json.loads(results_path.read_text(encoding="utf-8"))
     if tracking_uri and record.get("run_id"):
         attach_notebook(record["run_id"], output, tracking_uri=tracking_uri)

@@ -35,6 +35,7 @@ class Step:
     """Reason, or a short view of the message's context."""
     message_id: str | None = None
     latency_s: float | None = None
+    """The router's time for a decision; the agent's answer time for a dispatch."""
     tokens: int | None = None
     prompt_version: str | None = None
 
@@ -68,7 +69,7 @@ def _step(record: Record) -> Step | None:
             return None
         figures = data.get("figures") or {}
         return Step(data["at"], data["lead_id"], data["kind"], figures.get("hop"), data.get("agent"),
-                    data["reason"], message_id=data.get("message_id"))
+                    data["reason"], message_id=data.get("message_id"), latency_s=figures.get("agent_s"))
     if record.topic == DEAD_LETTERS:
         return Step(data["failed_at"], data.get("lead_id") or "(unknown)", "dead_letter", None, data.get("agent"),
                     f"{data['stage']}: {data['reason']}", message_id=data.get("message_id"))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -263,6 +264,7 @@ class Dispatcher:
         envelope, agent = task.envelope, self.registry.get(task.decision.agent)
         url = self.base_url.rstrip("/") + agent.endpoint
         attempts = 0
+        started = time.perf_counter()
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(agent.max_attempts),
@@ -278,11 +280,13 @@ class Dispatcher:
                                    message_id=envelope.message_id)
             return [_dead(task.raw_value, final, stage="dispatch", lead_id=envelope.lead_id,
                           message_id=envelope.message_id, agent=agent.name)]
-        logger.info("dispatched lead_id=%s message_id=%s to %s after %d attempt(s)", envelope.lead_id,
-                    envelope.message_id, agent.name, attempts)
+        seconds = time.perf_counter() - started
+        logger.info("dispatched lead_id=%s message_id=%s to %s: answered in %.1f s after %d attempt(s)",
+                    envelope.lead_id, envelope.message_id, agent.name, seconds, attempts)
         return [_event(WorkflowEvent(kind="dispatched", lead_id=envelope.lead_id, message_id=envelope.message_id,
                                      agent=agent.name, reason=task.decision.reason,
-                                     figures={"attempts": attempts, "hop": envelope.hop}))]
+                                     figures={"attempts": attempts, "hop": envelope.hop,
+                                              "agent_s": round(seconds, 3)}))]
 
     @staticmethod
     async def _post(client: httpx.AsyncClient, url: str, envelope: Envelope, agent: str, timeout_s: float) -> None:
