@@ -77,3 +77,28 @@ def test_missing_program_names_the_fix(settings):
     spec = _http_server(free_port(), argv=["/nonexistent/binary"])
     with pytest.raises(InfraError, match="make deps"):
         process.start(spec, settings)
+
+
+def test_a_second_up_leaves_a_running_part_and_its_start_hook_alone(settings):
+    from sdr_pipeline.infra import stack
+
+    port = free_port()
+    marker = settings.run_dir / "web.ready"
+    hooks: list[str] = []
+
+    def forget_marker(_settings):  # like the router's hook: forget an earlier run's ready file
+        hooks.append("before")
+        marker.unlink(missing_ok=True)
+
+    part = stack.Part("web", lambda _settings: _http_server(port), before_start=forget_marker,
+                      after_start=lambda _settings: hooks.append("after"))
+    try:
+        stack.up(settings, [part])
+        first = process.read_pid(settings, "web")
+        marker.write_text("ready")  # what the running process writes once it serves
+        stack.up(settings, [part])
+        assert process.read_pid(settings, "web") == first
+        assert hooks == ["before", "after", "after"]
+        assert marker.exists(), "the running part's ready file was deleted by a second up"
+    finally:
+        process.stop("web", settings)

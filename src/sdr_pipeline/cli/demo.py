@@ -62,10 +62,11 @@ def demo(
         final = traffic.follow(settings, list(labels), timeout_s=timeout, on_update=lambda by: live.update(render(by)))
         if replies:
             seen = {lead: len(steps) for lead, steps in final.items()}
-            for reply in traffic.submit_replies(settings):
+            replied = traffic.submit_replies(settings)
+            for reply in replied:
                 labels[reply.lead_id] = f"{labels.get(reply.lead_id, '')} + {reply.label}"
-            final = traffic.follow(settings, list(labels), since_steps=seen, timeout_s=timeout,
-                                   on_update=lambda by: live.update(render(by)))
+            final = traffic.follow(settings, list(labels), wait_for=[reply.lead_id for reply in replied],
+                                   since_steps=seen, timeout_s=timeout, on_update=lambda by: live.update(render(by)))
     mails = read_mailbox(settings)
     console.print(f"\n[bold]{len(mails)} e-mail(s)[/] in the local SMTP mailbox ({mailbox_dir(settings)})")
     for mail in mails[-5:]:

@@ -41,7 +41,9 @@ class Part:
     name: str
     spec: Callable[[Settings], ProcessSpec]
     before_start: Callable[[Settings], object] = _no_hook
+    """Runs only when the part is about to be started, never while it already runs."""
     after_start: Callable[[Settings], object] = _no_hook
+    """Runs after every `up`, once the part is healthy (so it must be idempotent)."""
 
 
 def _create_topics(settings: Settings) -> None:
@@ -73,7 +75,8 @@ def _select(parts: Sequence[Part], names: Sequence[str] | None) -> list[Part]:
 def up(settings: Settings, parts: Sequence[Part], names: Sequence[str] | None = None) -> None:
     """Start each selected part unless it already runs, in order."""
     for part in _select(parts, names):
-        part.before_start(settings)
+        if process.read_pid(settings, part.name) is None:
+            part.before_start(settings)
         process.start(part.spec(settings), settings)
         part.after_start(settings)
 

@@ -18,7 +18,7 @@ from sdr_pipeline.infra.bus import KafkaBus
 from sdr_pipeline.orchestrator.journeys import JOURNEY_TOPICS, Step, is_finished, journeys
 from sdr_pipeline.settings import Settings
 
-__all__ = ["DEMO_LEADS", "DEMO_REPLIES", "follow", "submit_leads", "submit_replies"]
+__all__ = ["DEMO_LEADS", "DEMO_REPLIES", "follow", "submit_leads", "submit_replies", "workflows_over"]
 
 logger = logging.getLogger(__name__)
 
@@ -76,23 +76,29 @@ def submit_replies(settings: Settings, replies: tuple[dict[str, str], ...] = DEM
         return [Submitted(_post(client, url, reply)["lead_id"], f"reply from {reply['from']}") for reply in replies]
 
 
-def follow(settings: Settings, lead_ids: list[str], *, since_steps: dict[str, int] | None = None,
-           timeout_s: float = 900.0, poll_s: float = 3.0,
-           on_update: Callable[[dict[str, list[Step]]], None] = lambda _: None) -> dict[str, list[Step]]:
-    """Poll the topics until every lead's workflow is over (or `timeout_s`), reporting each update.
+def workflows_over(by_lead: dict[str, list[Step]], wait_for: list[str], since_steps: dict[str, int]) -> bool:
+    """True once every lead in `wait_for` finished a workflow after its first `since_steps` steps."""
+    return all(is_finished(by_lead.get(lead, [])[since_steps.get(lead, 0):]) for lead in wait_for)
 
-    `since_steps` counts steps already seen per lead, so a second phase (replies) waits for new ones.
+
+def follow(settings: Settings, lead_ids: list[str], *, wait_for: list[str] | None = None,
+           since_steps: dict[str, int] | None = None, timeout_s: float = 900.0, poll_s: float = 3.0,
+           on_update: Callable[[dict[str, list[Step]]], None] = lambda _: None) -> dict[str, list[Step]]:
+    """Poll the topics, reporting every update of `lead_ids`, until the workflows of `wait_for`
+    (default: all of them) are over or `timeout_s` passes.
+
+    `since_steps` counts steps already seen per lead, so a second phase (replies) waits for new
+    ones, and only for the leads that got a reply.
     """
     bus = KafkaBus(settings.bootstrap_servers, client_id="sdr-demo")
     deadline = time.monotonic() + timeout_s
-    seen = since_steps or {}
+    waiting = wait_for if wait_for is not None else lead_ids
     try:
         while True:
             wanted = {lead: steps for lead, steps in journeys(bus.read(JOURNEY_TOPICS, idle_timeout_s=1.0)).items()
                       if lead in lead_ids}
             on_update(wanted)
-            done = all(is_finished(wanted.get(lead, [])[seen.get(lead, 0):]) for lead in lead_ids)
-            if done or time.monotonic() > deadline:
+            if workflows_over(wanted, waiting, since_steps or {}) or time.monotonic() > deadline:
                 return wanted
             time.sleep(poll_s)
     finally:
