@@ -36,11 +36,8 @@ SCORE_ANSWER = {"score": 84, "next_step": "actively_engage", "talking_points": [
 OUTREACH_ANSWER = {"subject": "Answering every freight lead in minutes",
                    "body": "Hi Jo,\n\nYou mentioned leads waiting a day. See https://invented.example/demo "
                            "and https://northwind-logistics.example/careers.\n\nBest,\n[Your Name]"}
-SEQUENCE_ANSWER = {"emails": [
-    {"subject": "Later", "body": "Third.", "send_offset_days": 30},
-    {"subject": "First", "body": "First.", "send_offset_days": 0},
-    {"subject": "Middle", "body": "Second.", "send_offset_days": 7},
-]}
+SEQUENCE_ANSWERS = [{"subject": "First", "body": "First."}, {"subject": "Middle", "body": "Second."},
+                    {"subject": "Later", "body": "Third."}]
 SCORE_CONTEXT = {**SCORE_ANSWER, "profile": PROFILE}
 
 
@@ -190,9 +187,10 @@ async def test_outreach_without_an_address_is_422(make_client, bus) -> None:
     assert llm.calls == []
 
 
-async def test_nurture_campaign_orders_the_sequence(make_client, bus) -> None:
+async def test_nurture_campaign_writes_each_email_for_its_purpose(make_client, bus) -> None:
     nurture_context = {**SCORE_CONTEXT, "next_step": "nurture", "score": 40}
-    async with make_client(ScriptedLLM([SEQUENCE_ANSWER])) as client:
+    llm = ScriptedLLM(SEQUENCE_ANSWERS)
+    async with make_client(llm) as client:
         response = await post(client, "/agents/nurture_campaign", envelope("lead_scoring", nurture_context, hop=2))
         wrong = await post(client, "/agents/nurture_campaign",
                            envelope("lead_scoring", SCORE_CONTEXT, hop=2, message_id="m-2"))
@@ -200,6 +198,9 @@ async def test_nurture_campaign_orders_the_sequence(make_client, bus) -> None:
     sequence = NurtureSequence.model_validate(published(bus)[0].context)
     assert [email.send_offset_days for email in sequence.emails] == [0, 7, 30]
     assert [email.subject for email in sequence.emails] == ["First", "Middle", "Later"]
+    # one call per e-mail, each asked for its own purpose
+    assert len(llm.calls) == 3 and "thank them" in llm.calls[0].messages[0]["content"]
+    assert "check-in" in llm.calls[2].messages[0]["content"] and "check-in" not in llm.calls[0].messages[0]["content"]
     assert wrong.status_code == 422 and "'context.next_step'" in wrong.json()["detail"]
 
 

@@ -87,3 +87,4 @@ async def test_nurture_campaign(app_client) -> None:
     sequence = NurtureSequence.model_validate(output.context)
     offsets = [email.send_offset_days for email in sequence.emails]
     assert len(sequence.emails) == 3 and offsets == sorted(offsets)
+    assert len({email.body for email in sequence.emails}) == 3, "three different e-mails, not one three times"

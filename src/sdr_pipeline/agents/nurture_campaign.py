@@ -8,50 +8,53 @@ from sdr_pipeline.agents.drafting import brief_for, clean_body, prompt_for
 from sdr_pipeline.agents.runtime import DATA_NOT_INSTRUCTIONS, AgentDeps, AgentWork, ask_model
 from sdr_pipeline.contracts import NurtureCampaignInput, NurtureEmail, NurtureSequence
 
-__all__ = ["SequenceDraft", "handle"]
+__all__ = ["EmailDraft", "handle"]
 
 NAME = "nurture_campaign"
-_MAX_TOKENS = 900
+_MAX_TOKENS = 400
 
 
-class _EmailDraft(BaseModel):
+class EmailDraft(BaseModel):
+    """What the model writes for one e-mail of the sequence."""
+
     subject: str = Field(min_length=1, max_length=120)
-    body: str = Field(min_length=1, max_length=800)
-    send_offset_days: int = Field(ge=0, le=90)
+    body: str = Field(min_length=1, max_length=700)
 
 
-class SequenceDraft(BaseModel):
-    """What the model writes: exactly three e-mails."""
-
-    emails: list[_EmailDraft] = Field(min_length=3, max_length=3)
-
+_PURPOSES: tuple[tuple[int, str], ...] = (
+    (0, "the first e-mail, sent now: thank them for their interest and share one practical tip about "
+        "the problem they described"),
+    (7, "the second e-mail, a week later: ask one question about their plans or timeline for that problem"),
+    (30, "the third and last e-mail, a month later: a brief check-in offering a short call whenever the "
+         "timing suits them"),
+)
+"""Send offset in days and purpose of each e-mail. One model call per e-mail: asked for all three
+at once, a small model writes the same e-mail two or three times."""
 
 _SYSTEM = """You are {sender}, a sales development rep. We sell {product}.
-The lead is not ready to buy yet. Write a nurture sequence of exactly three short e-mails
-(each at most 80 words, plain text, no markdown, greeting them by first name), each with a different purpose:
-1. send_offset_days 0: thank them and share one practical tip about the problem they described;
-2. about a week later: one question about their plans or timeline for that problem;
-3. about a month later: a brief check-in offering a short call whenever the timing suits them.
-Ground them in the facts given (their project, talking points, or their reply if any); if their reply
+The lead is not ready to buy yet, so they get a nurture sequence of three e-mails. Write {purpose}.
+At most 80 words, plain text, no markdown, greeting them by first name.
+Ground it in the facts given (their project, talking points, or their reply if any); if their reply
 asks for material or says "not now", respect that. Never mention scores, research, profiles or "fit".
 Do not invent names, numbers, prices, customers or links, and include no URL.
-Sign each e-mail as {sender}. Answer as JSON.
+Sign it as {sender}. Answer as JSON.
 """ + DATA_NOT_INSTRUCTIONS
 
 
 async def handle(envelope: NurtureCampaignInput, deps: AgentDeps) -> AgentWork:
     brief = brief_for(envelope, contract="nurture_ready_lead")
     settings = deps.settings
-    answer = await ask_model(
-        deps.llm, agent=NAME, system=_SYSTEM.format(sender=settings.sender_name, product=settings.product_pitch),
-        user=prompt_for(brief), answer=SequenceDraft,
-        max_tokens=_MAX_TOKENS, message_id=envelope.message_id,
-    )
-    # Send order is by offset, whatever order the model wrote them in.
-    drafts = sorted(answer.value.emails, key=lambda email: email.send_offset_days)
-    sequence = NurtureSequence(to=brief.to, emails=[
-        NurtureEmail(subject=draft.subject.strip(), send_offset_days=draft.send_offset_days,
-                     body=clean_body(draft.body, allowed_hosts=brief.allowed_hosts, sender_name=settings.sender_name))
-        for draft in drafts
-    ])
-    return AgentWork(sequence, answer.prompt_tokens, answer.completion_tokens, answer.cost_usd)
+    emails, prompt_tokens, completion_tokens, cost_usd = [], 0, 0, 0.0
+    for offset, purpose in _PURPOSES:
+        answer = await ask_model(
+            deps.llm, agent=NAME,
+            system=_SYSTEM.format(sender=settings.sender_name, product=settings.product_pitch, purpose=purpose),
+            user=prompt_for(brief), answer=EmailDraft, max_tokens=_MAX_TOKENS, message_id=envelope.message_id,
+        )
+        emails.append(NurtureEmail(
+            subject=answer.value.subject.strip(), send_offset_days=offset,
+            body=clean_body(answer.value.body, allowed_hosts=brief.allowed_hosts, sender_name=settings.sender_name)))
+        prompt_tokens += answer.prompt_tokens
+        completion_tokens += answer.completion_tokens
+        cost_usd += answer.cost_usd
+    return AgentWork(NurtureSequence(to=brief.to, emails=emails), prompt_tokens, completion_tokens, cost_usd)

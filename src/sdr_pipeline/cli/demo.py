@@ -52,7 +52,8 @@ def demo(
     with console.status("starting Kafka, MLflow, SMTP, llama-server, agents, intake and the routing job…"):
         stack.up(settings, _stack.ALL)
     console.print("[green]✓ stack up[/] — submitting leads through the intake service")
-    submitted = traffic.submit_leads(settings)
+    tag = traffic.demo_run_tag()
+    submitted = traffic.submit_leads(settings, tag=tag)
     labels = {s.lead_id: s.label for s in submitted}
 
     def render(by_lead: dict[str, list[Step]]) -> Group:
@@ -62,7 +63,7 @@ def demo(
         final = traffic.follow(settings, list(labels), timeout_s=timeout, on_update=lambda by: live.update(render(by)))
         if replies:
             seen = {lead: len(steps) for lead, steps in final.items()}
-            replied = traffic.submit_replies(settings)
+            replied = traffic.submit_replies(settings, tag=tag)
             for reply in replied:
                 labels[reply.lead_id] = f"{labels.get(reply.lead_id, '')} + {reply.label}"
             final = traffic.follow(settings, list(labels), wait_for=[reply.lead_id for reply in replied],

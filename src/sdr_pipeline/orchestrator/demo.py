@@ -18,7 +18,7 @@ from sdr_pipeline.infra.bus import KafkaBus
 from sdr_pipeline.orchestrator.journeys import JOURNEY_TOPICS, Step, is_finished, journeys
 from sdr_pipeline.settings import Settings
 
-__all__ = ["DEMO_LEADS", "DEMO_REPLIES", "follow", "submit_leads", "submit_replies", "workflows_over"]
+__all__ = ["DEMO_LEADS", "DEMO_REPLIES", "demo_run_tag", "follow", "submit_leads", "submit_replies", "workflows_over"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,19 +61,36 @@ def _post(client: httpx.Client, url: str, payload: dict[str, str]) -> dict:
     return response.json()
 
 
-def submit_leads(settings: Settings, leads: tuple[dict[str, str], ...] = DEMO_LEADS) -> list[Submitted]:
+def demo_run_tag() -> str:
+    """A tag that makes this run's prospects new leads (a second demo would otherwise replay the
+    first one's leads, and the router rightly stops an identical lead as a loop)."""
+    return time.strftime("demo%m%d%H%M%S")
+
+
+def _tagged(email: str, tag: str | None) -> str:
+    """`name@domain` → `name+tag@domain` (plus addressing: the same mailbox, a distinct address)."""
+    if not tag:
+        return email
+    local, _, domain = email.partition("@")
+    return f"{local}+{tag}@{domain}"
+
+
+def submit_leads(settings: Settings, leads: tuple[dict[str, str], ...] = DEMO_LEADS, *,
+                 tag: str | None = None) -> list[Submitted]:
     """Post each lead to the intake JSON endpoint, as the web form would."""
     url = f"http://{settings.intake_host}:{settings.intake_port}/api/leads"
     with httpx.Client() as client:
-        return [Submitted(_post(client, url, lead)["lead_id"], f"{lead['name']} ({lead['company_name']})")
-                for lead in leads]
+        return [Submitted(_post(client, url, {**lead, "email": _tagged(lead["email"], tag)})["lead_id"],
+                          f"{lead['name']} ({lead['company_name']})") for lead in leads]
 
 
-def submit_replies(settings: Settings, replies: tuple[dict[str, str], ...] = DEMO_REPLIES) -> list[Submitted]:
+def submit_replies(settings: Settings, replies: tuple[dict[str, str], ...] = DEMO_REPLIES, *,
+                   tag: str | None = None) -> list[Submitted]:
     """Post each prospect reply to the intake's inbound e-mail webhook."""
     url = f"http://{settings.intake_host}:{settings.intake_port}/api/inbound-email"
     with httpx.Client() as client:
-        return [Submitted(_post(client, url, reply)["lead_id"], f"reply from {reply['from']}") for reply in replies]
+        return [Submitted(_post(client, url, {**reply, "from": _tagged(reply["from"], tag)})["lead_id"],
+                          f"reply from {reply['from']}") for reply in replies]
 
 
 def workflows_over(by_lead: dict[str, list[Step]], wait_for: list[str], since_steps: dict[str, int]) -> bool:

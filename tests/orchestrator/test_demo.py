@@ -1,8 +1,8 @@
-"""When the demo's live view stops waiting: every lead's workflow over, replies counted anew."""
+"""The demo's traffic: fresh prospects every run, and when its live view stops waiting."""
 
 from __future__ import annotations
 
-from sdr_pipeline.orchestrator.demo import workflows_over
+from sdr_pipeline.orchestrator.demo import DEMO_LEADS, DEMO_REPLIES, _tagged, workflows_over
 from sdr_pipeline.orchestrator.journeys import Step
 
 
@@ -30,3 +30,11 @@ def test_after_replies_only_the_replied_leads_are_waited_for_and_only_their_new_
     reply_done = {**reply_arrived, "a": [*reply_arrived["a"], _step("decision", "5"), _step("ended", "6")]}
     assert workflows_over(reply_done, ["a"], seen), "b got no reply and must not hold the demo"
     assert not workflows_over(reply_done, ["a", "b"], seen), "b has no new steps, so b never 'ends again'"
+
+
+def test_a_run_tag_makes_new_addresses_that_replies_share() -> None:
+    assert _tagged("priya.nair@brightwave-logistics.example", "demo1130") == \
+        "priya.nair+demo1130@brightwave-logistics.example"
+    assert _tagged("priya.nair@brightwave-logistics.example", None) == "priya.nair@brightwave-logistics.example"
+    lead_addresses = {lead["email"] for lead in DEMO_LEADS}
+    assert {reply["from"] for reply in DEMO_REPLIES} <= lead_addresses, "every reply answers a demo lead"
