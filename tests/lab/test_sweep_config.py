@@ -24,7 +24,7 @@ def test_every_sweep_file_in_the_repo_is_valid(path: Path) -> None:
 def test_plan_is_the_product_of_the_axes() -> None:
     config = load_sweep(REPO_ROOT / "evals" / "sweeps" / "versions_policies.yaml")
     points = plan(config, Settings(_env_file=None))
-    assert len(points) == 3 * 1 * 2 * 1
+    assert len(points) == 4 * 1 * 2 * 1  # versions v1-v4 x one model x two policies x one dataset
     assert points[0] == SweepPoint("v1", "qwen2.5-coder-1.5b-instruct-q4_k_m", "llm", Path("datasets/routing_v1.jsonl"))
     assert len({point.slug for point in points}) == len(points)
 

@@ -165,7 +165,7 @@ def start(spec: ProcessSpec, settings: Settings) -> int:
         try:
             process = subprocess.Popen(  # noqa: S603 - argv is ours
                 spec.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=spec.cwd, env={**os.environ, **spec.env}, start_new_session=True,
+                cwd=spec.cwd, env={**_inheritable_env(), **spec.env}, start_new_session=True,
             )
         except FileNotFoundError as error:
             raise InfraError(spec.name, f"cannot run {spec.argv[0]} ({error.strerror})",
@@ -173,6 +173,15 @@ def start(spec: ProcessSpec, settings: Settings) -> int:
     _pid_file(settings, spec.name).write_text(str(process.pid))
     _wait_healthy(spec, settings, process.pid)
     return process.pid
+
+
+_WORKER_ONLY_ENV = ("PYFLINK_GATEWAY_DISABLED",)
+"""Set by Flink inside a process that has run Python functions in-process; a process we start
+is a fresh PyFlink driver, which this marker would forbid to launch its Java gateway."""
+
+
+def _inheritable_env() -> dict[str, str]:
+    return {key: value for key, value in os.environ.items() if key not in _WORKER_ONLY_ENV}
 
 
 def _wait_healthy(spec: ProcessSpec, settings: Settings, pid: int) -> None:
