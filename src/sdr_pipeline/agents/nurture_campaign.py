@@ -44,17 +44,16 @@ Sign it as {sender}. Answer as JSON.
 async def handle(envelope: NurtureCampaignInput, deps: AgentDeps) -> AgentWork:
     brief = brief_for(envelope, contract="nurture_ready_lead")
     settings = deps.settings
-    emails, prompt_tokens, completion_tokens, cost_usd = [], 0, 0, 0.0
-    for offset, purpose in _PURPOSES:
-        answer = await ask_model(
-            deps.llm, agent=NAME,
-            system=_SYSTEM.format(sender=settings.sender_name, product=settings.product_pitch, purpose=purpose),
-            user=prompt_for(brief), answer=EmailDraft, max_tokens=_MAX_TOKENS, message_id=envelope.message_id,
-        )
-        emails.append(NurtureEmail(
-            subject=answer.value.subject.strip(), send_offset_days=offset,
-            body=clean_body(answer.value.body, allowed_hosts=brief.allowed_hosts, sender_name=settings.sender_name)))
-        prompt_tokens += answer.prompt_tokens
-        completion_tokens += answer.completion_tokens
-        cost_usd += answer.cost_usd
-    return AgentWork(NurtureSequence(to=brief.to, emails=emails), prompt_tokens, completion_tokens, cost_usd)
+    answers = [await ask_model(
+        deps.llm, agent=NAME,
+        system=_SYSTEM.format(sender=settings.sender_name, product=settings.product_pitch, purpose=purpose),
+        user=prompt_for(brief), answer=EmailDraft, max_tokens=_MAX_TOKENS, message_id=envelope.message_id,
+    ) for _, purpose in _PURPOSES]
+    sequence = NurtureSequence(to=brief.to, emails=[
+        NurtureEmail(subject=answer.value.subject.strip(), send_offset_days=offset,
+                     body=clean_body(answer.value.body, allowed_hosts=brief.allowed_hosts,
+                                     sender_name=settings.sender_name))
+        for (offset, _), answer in zip(_PURPOSES, answers, strict=True)
+    ])
+    return AgentWork(sequence, sum(a.prompt_tokens for a in answers), sum(a.completion_tokens for a in answers),
+                     sum(a.cost_usd for a in answers))

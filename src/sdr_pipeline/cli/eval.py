@@ -125,18 +125,23 @@ def _summary_table(report: SweepReport) -> Table:
     points = [outcome.point for outcome in report.outcomes]
     models = sorted({point.model for point in points})
     datasets = sorted({point.dataset.stem for point in points})
-    shared = [f"model {models[0]}"] * (len(models) == 1) + [f"dataset {datasets[0]}"] * (len(datasets) == 1)
-    table = Table(title=f"sweep {report.config.name}: {len(report.outcomes)} runs in {report.wall_s:.0f} s, "
-                        f"{len(report.failed)} failed" + "".join(f"\n{text}" for text in shared))
-    columns = ["version", "policy", *(["model"] * (len(models) > 1)), *(["dataset"] * (len(datasets) > 1)), "n",
+    many_models, many_datasets = len(models) > 1, len(datasets) > 1
+    title = (f"sweep {report.config.name}: {len(report.outcomes)} runs in {report.wall_s:.0f} s, "
+             f"{len(report.failed)} failed")
+    if not many_models:
+        title += f"\nmodel {models[0]}"
+    if not many_datasets:
+        title += f"\ndataset {datasets[0]}"
+    table = Table(title=title)
+    columns = ["version", "policy", *(["model"] if many_models else []), *(["dataset"] if many_datasets else []), "n",
                "accuracy [95 % CI]", "macro-F1", "invalid", "p50", "US$/1k", "time", "run"]
     numeric = {"n", "macro-F1", "invalid", "p50", "US$/1k", "time"}
     for column in columns:
         table.add_column(column, justify="right" if column in numeric else "left")
     for outcome in report.outcomes:
         point = outcome.point
-        head = [point.version, point.policy, *([point.model] * (len(models) > 1)),
-                *([point.dataset.stem] * (len(datasets) > 1))]
+        head = [point.version, point.policy, *([point.model] if many_models else []),
+                *([point.dataset.stem] if many_datasets else [])]
         if not outcome.ok or outcome.record is None:
             table.add_row(*head, "", "[red]failed (below)", "", "", "", "", f"{outcome.wall_s:.0f} s", "")
             continue

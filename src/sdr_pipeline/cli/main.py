@@ -31,8 +31,8 @@ def _configure(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log 
     )
     for noisy in ("kafka", "httpx", "httpx2", "urllib3", "py4j", "alembic", "httpcore", "openai"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    # MLflow draws a progress bar per artifact download (one per reused evaluation run) and
-    # prints run links after every logged run; our commands report runs themselves.
+    # MLflow draws a progress bar per artifact download (one per reused evaluation run);
+    # our commands report what they read themselves.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 

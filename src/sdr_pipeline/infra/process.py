@@ -89,14 +89,13 @@ def http_ok(url: str, *, timeout_s: float = 1.0) -> bool:
         return False
 
 
-def python_service(name: str, module: str, settings: Settings, *, host: str, port: int, port_setting: str,
-                   start_timeout_s: float = 60.0) -> ProcessSpec:
+def python_service(name: str, module: str, settings: Settings, *, host: str, port: int,
+                   port_setting: str) -> ProcessSpec:
     """One of our HTTP services run as `python -m module`, with our settings passed as SDR_* variables
     and `GET /health` as its health check."""
     return ProcessSpec(
         name=name, argv=[sys.executable, "-m", module], host=host, port=port, port_setting=port_setting,
-        health=lambda: http_ok(f"http://{host}:{port}/health"), env=settings.to_env(),
-        start_timeout_s=start_timeout_s,
+        health=lambda: http_ok(f"http://{host}:{port}/health"), env=settings.to_env(), start_timeout_s=60.0,
     )
 
 
