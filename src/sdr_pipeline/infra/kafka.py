@@ -15,7 +15,7 @@ from sdr_pipeline.infra.jars import kafka_classpath
 from sdr_pipeline.infra.process import ProcessSpec
 from sdr_pipeline.settings import Settings
 
-__all__ = ["broker_spec", "prepare_broker"]
+__all__ = ["broker_spec", "new_cluster_id", "prepare_broker"]
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +78,18 @@ def _server_properties(settings: Settings) -> str:
     ])
 
 
+def new_cluster_id() -> str:
+    """A random KRaft cluster id: 16 random bytes in URL-safe base64, as Kafka's own tool makes them.
+
+    Like Kafka's `Uuid.randomUuid`, an id that starts with `-` is drawn again (one in 64
+    would), so it reads as a value wherever it is shown or typed.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def prepare_broker(settings: Settings) -> Path:
     """Write the broker's config and format its storage on first start; returns the config path."""
     if shutil.which("java") is None:
@@ -90,9 +102,10 @@ def prepare_broker(settings: Settings) -> Path:
     data = folder / "data"
     if not (data / "meta.properties").exists():
         shutil.rmtree(data, ignore_errors=True)  # a half-formatted folder from a failed first start
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        cluster_id = new_cluster_id()
+        # `--name=value` keeps a generated value from ever being read as an option.
         argv = ["java", "-cp", kafka_classpath(settings), f"-Dlog4j2.configurationFile={folder / 'log4j2.yaml'}",
-                "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)]
+                "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", f"--config={config}"]
         result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)  # noqa: S603
         if result.returncode != 0:
             shutil.rmtree(data, ignore_errors=True)
