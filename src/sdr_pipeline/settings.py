@@ -9,10 +9,10 @@ and docker-compose.yml uses the very same names.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["Settings", "default_cache_dir"]
 
@@ -142,8 +142,22 @@ class Settings(BaseSettings):
     """Timeout of one LLM request made by an agent (drafting e-mails takes longer than routing)."""
 
     # --- routing -------------------------------------------------------------------
-    router_policy: Literal["llm", "contract"] = "contract"
-    """`llm` asks the model for every message; `contract` filters candidates first."""
+    router_policy: Literal["llm", "contract", "strict", "cascade"] = "contract"
+    """`llm` asks the model among every agent; `contract` narrows by input contracts first (an off-contract
+    message is asked among every agent and flagged); `strict` dead-letters off-contract messages; `cascade`
+    lets the classifier answer what it is sure of, the model the rest, and sends the unsure to review."""
+    router_example_pool: Annotated[tuple[Path, ...], NoDecode] = (Path("datasets/field_v1.jsonl"), Path("datasets/routing_v1.jsonl"))
+    """Dataset files whose dev split is the router's example pool: retrieved few-shot examples and the
+    cascade's classifier learn from it (comma-separated in SDR_ROUTER_EXAMPLE_POOL)."""
+    @field_validator("router_example_pool", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        return tuple(part.strip() for part in value.split(",") if part.strip()) if isinstance(value, str) else value
+
+    router_cascade_accept: float = Field(default=0.9, ge=0.0, le=1.0)
+    """Cascade: the classifier answers alone at or above this calibrated probability (chosen in the lab)."""
+    router_review_below: float = Field(default=0.35, ge=0.0, le=1.0)
+    """Cascade: a model answer less likely than this goes to `needs_review` instead of being acted on."""
     router_prompt: str = "router"
     """Prompt name, a folder under prompts/."""
     router_prompt_version: str = "latest"
@@ -176,6 +190,8 @@ class Settings(BaseSettings):
                 value = value.resolve()
             elif isinstance(value, bool):
                 value = "true" if value else "false"
+            elif isinstance(value, tuple) and all(isinstance(item, Path) for item in value):
+                value = ",".join(str(item.resolve()) for item in value)
             env[f"SDR_{name.upper()}"] = str(value)
         return env
 

@@ -44,8 +44,9 @@ def test_candidates_and_check_input() -> None:
     registry = load_registry()
     fresh = Envelope(lead_id="l", produced_by="web_form", lead={"email": "a@b.example"})
     candidates = registry.candidates(fresh)
-    assert set(candidates) == set(AGENTS)
+    assert set(candidates) == {*AGENTS, NONE_AGENT}, "none is checked against its terminal contract too"
     assert [name for name, reason in candidates.items() if reason is None] == ["lead_ingestion"]
+    assert "delivery_reported v1 at 'context'" in (candidates[NONE_AGENT] or "")
     assert "researched_lead v1 at 'context'" in (registry.check_input("lead_scoring", fresh.model_dump()) or "")
     assert registry.check_input(NONE_AGENT, fresh) is None
     assert registry.check_input("lead_scoring", fresh) is not None

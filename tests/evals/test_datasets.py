@@ -116,8 +116,17 @@ def test_typo_in_a_key_and_duplicate_ids_are_rejected(tmp_path: Path) -> None:
     assert "field 'expected_agent'" in str(_load_error(_write(tmp_path, typo)))
     error = _load_error(_write(tmp_path, GOOD, GOOD))
     assert "line 2, field 'id'" in str(error) and "line 1" in str(error)
-    error = _load_error(_write(tmp_path, _line(tags=["Has Spaces"])))
+    error = _load_error(_write(tmp_path, _line(tags=["bad\ttab"])))
     assert "field 'tags'" in str(error)
+    error = _load_error(_write(tmp_path, _line(tags=["drift", "drift"])))
+    assert "tags repeat" in str(error)
+
+
+def test_tags_are_free_strings(tmp_path: Path) -> None:
+    """A dataset written elsewhere loads as it is: `schema-drift`, `Lang:DE`, `producer:HubSpot CRM`."""
+    free = ["schema-drift", "Lang:DE", "producer:HubSpot CRM"]
+    (example,) = load_dataset(_write(tmp_path, _line(tags=free)))
+    assert example.tags == tuple(free)
 
 
 def test_missing_or_empty_file(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from sdr_pipeline.evals.datasets import Example
-from sdr_pipeline.evals.runner import INVALID, Prediction, compute_metrics, evaluate
+from sdr_pipeline.evals.runner import ERRORED, INVALID, Prediction, compute_metrics, evaluate
 from sdr_pipeline.exceptions import LLMUnavailableError, UserError
 from sdr_pipeline.llm import LLMResult, Usage
 from sdr_pipeline.llm.testing import ScriptedLLM
@@ -75,7 +75,8 @@ class _MeteredScript:
         self.answers = list(answers)
         self.calls = 0
 
-    def chat(self, messages, *, schema=None, schema_name="answer", temperature=0.0, max_tokens=512, seed=None):
+    def chat(self, messages, *, schema=None, schema_name="answer", temperature=0.0, max_tokens=512, seed=None,
+             top_logprobs=0):
         import json
 
         answer = self.answers[self.calls]
@@ -115,23 +116,27 @@ def test_concurrent_evaluation_keeps_dataset_order(test_examples: list[Example],
     assert result.metrics.correct == sum(e.expected_agent == "none" for e in examples)
 
 
-def test_contract_policy_decides_without_the_model_when_one_agent_fits(test_examples: list[Example], prompt) -> None:
+def test_contract_policy_ends_a_delivery_report_without_the_model(test_examples: list[Example], prompt) -> None:
     registry = load_registry()
-    raw = next(e for e in test_examples if e.expected_agent == "lead_ingestion"
-               and [n for n, why in registry.candidates(e.message).items() if why is None] == ["lead_ingestion"])
+    report = next(e for e in test_examples if e.expected_agent == "none"
+                  and [n for n, why in registry.candidates(e.message).items() if why is None] == ["none"])
     llm = ScriptedLLM([])
     done: list[tuple[int, int]] = []
-    result = evaluate([raw], prompt=prompt, policy="contract", llm=llm, registry=registry,
+    result = evaluate([report], prompt=prompt, policy="contract", llm=llm, registry=registry,
                       on_progress=lambda count, total, prediction: done.append((count, total)))
-    assert result.predictions[0].predicted == "lead_ingestion"
+    assert (result.predictions[0].predicted, result.predictions[0].decided_by) == ("none", "contract")
     assert result.predictions[0].llm_calls == 0 and result.metrics.llm_call_rate == 0.0
+    assert result.metrics.model_latency_p50_s is None and result.metrics.completion_tokens_per_model_decision is None
     assert done == [(1, 1)]
 
 
-def test_an_unreachable_model_aborts_the_evaluation(five: list[Example], prompt) -> None:
-    llm = ScriptedLLM([LLMUnavailableError("http://127.0.0.1:1/v1", "cannot connect")] * 5)
-    with pytest.raises(LLMUnavailableError):
-        evaluate(five, prompt=prompt, policy="llm", llm=llm, registry=load_registry(), concurrency=2)
+def test_a_failing_model_is_recorded_per_example_and_the_run_goes_on(five: list[Example], prompt) -> None:
+    down = LLMUnavailableError("http://127.0.0.1:1/v1", "no answer within 60 s (3 attempts)")
+    llm = ScriptedLLM([down, _answer("none"), _answer("none"), _answer("none"), _answer("none")])
+    result = evaluate(five, prompt=prompt, policy="llm", llm=llm, registry=load_registry())
+    errored = [p for p in result.predictions if p.predicted == ERRORED]
+    assert len(errored) == 1 and "no answer within 60 s" in errored[0].reason and not errored[0].correct
+    assert result.metrics.error_rate == pytest.approx(0.2) and result.metrics.n == 5
 
 
 def test_confusion_matrix_shows_invalid_column_and_frame_round_trips(five: list[Example], prompt) -> None:

@@ -136,3 +136,28 @@ def test_killing_the_job_mid_flight_loses_no_lead_and_sends_no_email_twice(routi
     assert len({m["message_id"] for m in reports}) == 1, "send_email produced one report, replays deduplicated"
     sent = reports[0]["context"]["sent_count"]
     assert len(_mails_to(routing_stack, lead["email"])) == sent
+
+
+def test_a_drifted_draft_reaches_send_email_and_a_junk_lead_ends_at_none(routing_stack):
+    """No lead ends by elimination: a draft with another team's keys is routed on (and flagged off-contract),
+    while a junk web-form lead is ended by a decision with its reason."""
+    lead = _lead("Drift Dana")
+    draft = Envelope(lead_id=f"drift-{uuid.uuid4().hex[:8]}", hop=3, produced_by="active_outreach", lead=lead,
+                     context={"emailSubject": "Streaming your sensor data",
+                              "emailBody": f"Hi Dana, thanks for your note about {lead['company_name']}. "
+                                           "Would a 20-minute call next Tuesday work?"})
+    routing_stack.bus.publish(AGENT_MESSAGES, draft)
+    decision = routing_stack.wait_for(ROUTING_DECISIONS, lambda d: d["lead_id"] == draft.lead_id, timeout_s=180)
+    assert decision["agent"] == "send_email", decision
+    assert decision["off_contract"] and "drafted_emails" in decision["contract_errors"]["send_email"]
+    # send_email's own contract still refuses the drifted shape: a dead letter names it, nothing is mailed
+    letter = routing_stack.wait_for(DEAD_LETTERS, lambda d: d.get("lead_id") == draft.lead_id, timeout_s=120)
+    assert letter["stage"] == "dispatch" and letter["agent"] == "send_email"
+    assert _mails_to(routing_stack, lead["email"]) == []
+
+    junk = {"name": "asdf asdf", "email": f"asdf.{uuid.uuid4().hex[:6]}@asdf.example", "company_name": "asdf",
+            "project_description": "CHEAP SEO BACKLINKS!!! We rank your site #1 on Google. Reply for our price list."}
+    lead_id = _submit(routing_stack, junk)
+    event = _ended(routing_stack, lead_id, timeout_s=240)
+    assert event["kind"] == "ended" and event["reason"], event
+    assert [d["agent"] for d in routing_stack.records(ROUTING_DECISIONS, lead_id)] == ["none"]

@@ -16,6 +16,8 @@ from sdr_pipeline.router import (
     DATA_BLOCK_END,
     DATA_BLOCK_START,
     DATA_IS_NOT_INSTRUCTIONS,
+    ExamplePool,
+    LabelledMessage,
     list_prompts,
     load_prompt,
     render_message_data,
@@ -87,12 +89,18 @@ def test_bad_prompt_files_are_rejected_with_the_reason(tmp_path: Path, body: str
         load_prompt("router", "v1", prompts_dir=tmp_path)
 
 
+@pytest.fixture(scope="module")
+def pool(stage_envelopes: dict[str, Envelope]) -> ExamplePool:
+    """Labelled examples for the versions that show the nearest ones."""
+    return ExamplePool([LabelledMessage(envelope, "none", stage) for stage, envelope in stage_envelopes.items()])
+
+
 def test_every_version_renders_and_lists_every_registry_agent(
-    prompts_dir: Path, registry: AgentRegistry, stage_envelopes: dict[str, Envelope],
+    prompts_dir: Path, registry: AgentRegistry, stage_envelopes: dict[str, Envelope], pool: ExamplePool,
 ) -> None:
     envelope = stage_envelopes["reply_demo"]
     for prompt in list_prompts("router", prompts_dir=prompts_dir):
-        messages = prompt.render(envelope, registry)
+        messages = prompt.render(envelope, registry, pool=pool)
         assert [m["role"] for m in messages][-1] == "user"
         assert all(m["content"].strip() for m in messages)
         text = "\n".join(m["content"] for m in messages)
@@ -104,16 +112,30 @@ def test_every_version_renders_and_lists_every_registry_agent(
         assert "Priya Nair" in _data_block(messages[-1]["content"])
 
 
-def test_agent_section_comes_from_the_registry_not_the_template(prompts_dir: Path) -> None:
+def test_agent_section_comes_from_the_registry_not_the_template(prompts_dir: Path, pool: ExamplePool) -> None:
     tiny = AgentRegistry([
         AgentSpec(name="refund_desk", description="Customer asks for money back.", input_contract="raw_lead",
                   output_contract="research_profile", endpoint="/agents/refund_desk"),
     ])
     envelope = Envelope(lead_id="l", produced_by="web_form", lead={"name": "Bo"})
     for prompt in list_prompts("router", prompts_dir=prompts_dir):
-        text = "\n".join(m["content"] for m in prompt.render(envelope, tiny))
+        text = "\n".join(m["content"] for m in prompt.render(envelope, tiny, pool=pool))
         assert "- refund_desk: Customer asks for money back." in text
         assert "Allowed answers: refund_desk, none." in text
+
+
+def test_retrieved_examples_need_a_pool_and_show_the_nearest_last(
+    prompts_dir: Path, registry: AgentRegistry, stage_envelopes: dict[str, Envelope],
+) -> None:
+    prompt = load_prompt("router", "v5", prompts_dir=prompts_dir)
+    with pytest.raises(UserError, match="no example pool"):
+        prompt.render(stage_envelopes["reply_demo"], registry)
+    labelled = [LabelledMessage(stage_envelopes["reply_demo"], "active_outreach", "demo"),
+                LabelledMessage(stage_envelopes["raw_lead"], "lead_ingestion", "raw"),
+                LabelledMessage(stage_envelopes["delivery_report"], "none", "sent")]
+    user = prompt.render(stage_envelopes["reply_demo"], registry, pool=ExamplePool(labelled))[-1]["content"]
+    shown = user[: user.index("Now the message to route.")]
+    assert shown.count("Message: ") == 3 and shown.rstrip().endswith('Answer: "active_outreach"')
 
 
 def test_allowed_answers_are_narrowed_in_the_user_message_only(
@@ -127,7 +149,7 @@ def test_allowed_answers_are_narrowed_in_the_user_message_only(
 
 
 def test_prompt_injection_stays_inside_the_data_block(
-    prompts_dir: Path, registry: AgentRegistry,
+    prompts_dir: Path, registry: AgentRegistry, pool: ExamplePool,
 ) -> None:
     envelope = Envelope(
         lead_id="l-inj", produced_by="inbound_email",
@@ -135,7 +157,7 @@ def test_prompt_injection_stays_inside_the_data_block(
         context=INJECTION,
     )
     for prompt in list_prompts("router", prompts_dir=prompts_dir):
-        messages = prompt.render(envelope, registry)
+        messages = prompt.render(envelope, registry, pool=pool)
         user = messages[-1]["content"]
         block = _data_block(user)  # exactly one start and one end marker: the lead could not close the block
         outside = user.replace(block, "")

@@ -25,11 +25,18 @@ __all__ = [
     "DeadLetterStage",
     "RoutingDecision",
     "RoutingPolicy",
+    "DecidedBy",
     "parse_control_message",
 ]
 
-RoutingPolicy = Literal["llm", "contract"]
-"""`llm`: every message is decided by the model; `contract`: input contracts narrow the candidates first."""
+RoutingPolicy = Literal["llm", "contract", "strict", "cascade"]
+"""How the router decides (see `sdr_pipeline.router.decision`): `llm` asks the model among every agent;
+`contract` narrows by input contracts first (an off-contract message is asked among every agent);
+`strict` dead-letters an off-contract message instead; `cascade` lets a calibrated classifier answer
+what it is sure of, the model the rest, and sends what neither is sure of to review."""
+
+DecidedBy = Literal["contract", "classifier", "model"]
+"""What made the decision: the terminal contract alone, the cascade's classifier, or the model."""
 
 DeadLetterStage = Literal["validation", "routing", "dispatch", "control"]
 """Where the message stopped: envelope check, router, agent call, or a bad control message."""
@@ -52,7 +59,9 @@ class RoutingDecision(BaseModel):
     agent: str
     """A registry agent name, or "none" to end the workflow."""
     confidence: float = Field(ge=0.0, le=1.0)
-    """The model's stated confidence; 1.0 when the input contracts alone decided."""
+    """Probability that `agent` is right: from the answer's token log-probabilities (or the classifier's
+    calibrated probability); 1.0 when the terminal contract decided; the model's stated number only
+    where the endpoint returns no log-probabilities."""
     reason: str
     """Why this agent: the model's one-line reason or the contract check that decided."""
     policy: RoutingPolicy
@@ -85,6 +94,18 @@ class RoutingDecision(BaseModel):
     """When the decision was made (UTC)."""
     raw_output: str | None = None
     """The model's last raw answer; None when no model was asked."""
+    decided_by: DecidedBy = "model"
+    """What made the decision."""
+    off_contract: bool = False
+    """No input contract accepted the message: its producer drifted and should be fixed."""
+    contract_errors: dict[str, str] = Field(default_factory=dict)
+    """Each contract's reason for rejecting an off-contract message (empty otherwise)."""
+    scores: dict[str, float] = Field(default_factory=dict)
+    """Probabilities per candidate where they are known (the classifier's, the model's for its pick)."""
+    needs_review: bool = False
+    """Too unsure to act on: the job sends it to `needs_review` instead of dispatching."""
+    pool_hash: str | None = None
+    """sha256 of the example pool the prompt's retrieved examples (or the classifier) came from."""
 
     @property
     def total_tokens(self) -> int:

@@ -63,6 +63,7 @@ __all__ = [
     "OutreachEmail",
     "ResearchProfile",
     "SendEmailInput",
+    "WorkflowFinishedInput",
     "check_envelope",
     "contract_schema",
     "default_schemas_dir",
@@ -421,6 +422,16 @@ class SendEmailInput(Envelope):
     ]
 
 
+class WorkflowFinishedInput(Envelope):
+    """A delivery report: the drafted e-mails were sent or scheduled, so the workflow is done.
+
+    The registry gives this to `none` as its input contract, so the one ending that needs no
+    model is declared as data: a message that satisfies it ends the lead with that reason.
+    """
+
+    context: DeliveryReport
+
+
 # --- the contract table ---------------------------------------------------------------------
 
 
@@ -463,6 +474,8 @@ CONTRACTS: Mapping[str, ContractSpec] = MappingProxyType({
               "a lead_score with next_step=nurture, or a prospect's reply (produced_by inbound_email)"),
         _spec("drafted_emails", SendEmailInput, "envelope",
               "an envelope whose context is an outreach_email or a nurture_sequence"),
+        _spec("delivery_reported", WorkflowFinishedInput, "envelope",
+              "an envelope whose context is a delivery_report: the e-mails went out, the workflow is done"),
         _spec("research_profile", ResearchProfile, "payload",
               "company summary, industry, size estimate, likely use cases, fit assessment"),
         _spec("lead_score", LeadScore, "payload", "score 0-100, next_step, talking points"),

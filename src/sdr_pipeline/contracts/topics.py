@@ -12,6 +12,7 @@ __all__ = [
     "AGENT_MESSAGES",
     "DEAD_LETTERS",
     "INCOMING_LEADS",
+    "NEEDS_REVIEW",
     "ROUTER_CONTROL",
     "ROUTING_DECISIONS",
     "TOPICS",
@@ -25,6 +26,7 @@ ROUTING_DECISIONS = "routing_decisions"
 DEAD_LETTERS = "dead_letters"
 ROUTER_CONTROL = "router_control"
 WORKFLOW_EVENTS = "workflow_events"
+NEEDS_REVIEW = "needs_review"
 
 _DAY_MS = 24 * 60 * 60 * 1000
 
@@ -71,5 +73,10 @@ TOPICS: tuple[TopicSpec, ...] = (
         WORKFLOW_EVENTS, 3,
         {"retention.ms": str(90 * _DAY_MS), "cleanup.policy": "delete"},
         "lead lifecycle: workflow ended, limit hit, with reason and figures",
+    ),
+    TopicSpec(
+        NEEDS_REVIEW, 1,
+        {"retention.ms": str(90 * _DAY_MS), "cleanup.policy": "delete"},
+        "decisions too unsure to act on, with the message, candidates and confidences, for a person to resolve",
     ),
 )

@@ -12,9 +12,10 @@ from sdr_pipeline.contracts.envelope import Envelope, utc_now
 
 __all__ = ["DispatchTask", "RouteTask", "WorkflowEvent", "WorkflowEventKind"]
 
-WorkflowEventKind = Literal["dispatched", "ended", "limit", "prompt_switched"]
+WorkflowEventKind = Literal["dispatched", "ended", "limit", "prompt_switched", "review"]
 """`dispatched`: an agent accepted a message; `ended`: routed to none; `limit`: a limit stopped the lead;
-`prompt_switched`: the job took a new prompt version from router_control."""
+`prompt_switched`: the job took a new prompt version from router_control; `review`: the decision was too
+unsure to act on and waits on `needs_review`."""
 
 
 class WorkflowEvent(BaseModel):

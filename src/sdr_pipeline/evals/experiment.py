@@ -20,7 +20,7 @@ from sdr_pipeline.evals.datasets import Example, dataset_sha256, load_dataset
 from sdr_pipeline.evals.runner import EvalResult, ProgressCallback, evaluate
 from sdr_pipeline.exceptions import UserError
 from sdr_pipeline.registry import NONE_AGENT, load_registry
-from sdr_pipeline.router import POLICIES, RouterPrompt, load_prompt
+from sdr_pipeline.router import POLICIES, RouterPrompt, load_knowledge, load_prompt
 from sdr_pipeline.settings import Settings
 
 if TYPE_CHECKING:
@@ -158,9 +158,10 @@ def run_spec(spec: EvalSpec, settings: Settings, *, llm: ChatClient | None = Non
         from sdr_pipeline.llm import make_client
 
         llm = make_client(spec.llm_settings(settings), use_cache=use_cache)
+    pool, cascade = load_knowledge(settings, policy=spec.policy, prompts=[prompt])
     result = evaluate(examples, prompt=prompt, policy=spec.policy, llm=llm, registry=load_registry(),  # type: ignore[arg-type]
                       concurrency=spec.concurrency, on_progress=on_progress,
-                      answer_attempts=settings.router_answer_attempts)
+                      answer_attempts=settings.router_answer_attempts, pool=pool, cascade=cascade)
     return EvalRun(spec=spec, result=result, prompt=prompt, dataset_sha256=dataset_sha256(spec.dataset),
                    examples=len(examples))
 
@@ -185,6 +186,8 @@ def lab_settings(root: Path, *, tracking_uri: str | None = None, llm_base_url: s
     values that differ from the environment's as notebook parameters.
     """
     overrides: dict[str, Any] = {"prompts_dir": root / "prompts"}
+    pool = Settings().router_example_pool
+    overrides["router_example_pool"] = tuple(path if path.is_absolute() else root / path for path in pool)
     if tracking_uri:
         overrides["mlflow_tracking_uri"] = tracking_uri
     if llm_base_url:

@@ -26,10 +26,12 @@ __all__ = [
     "McNemarResult",
     "accuracy",
     "confusion_matrix",
+    "expected_calibration_error",
     "macro_f1",
     "mcnemar",
     "per_class_precision",
     "per_class_recall",
+    "reliability_table",
     "wilson_interval",
 ]
 
@@ -92,6 +94,30 @@ def confusion_matrix(
         index=pd.Index(resolved, name="expected"),
         columns=pd.Index(resolved, name="predicted"),
     )
+
+
+def reliability_table(confidences: Sequence[float], correct: Sequence[bool], *, bins: int = 10) -> pd.DataFrame:
+    """Per confidence bin: how many decisions, their mean confidence and their accuracy (empty bins left out)."""
+    if len(confidences) != len(correct):
+        raise UserError(f"{len(confidences)} confidences but {len(correct)} outcomes", fix="pass one of each per decision")
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    index = np.clip(np.digitize(confidences, edges[1:-1], right=True), 0, bins - 1)
+    rows = []
+    for number in range(bins):
+        members = [i for i, b in enumerate(index) if b == number]
+        if members:
+            rows.append({"low": edges[number], "high": edges[number + 1], "n": len(members),
+                         "confidence": float(np.mean([confidences[i] for i in members])),
+                         "accuracy": float(np.mean([bool(correct[i]) for i in members]))})
+    return pd.DataFrame(rows, columns=["low", "high", "n", "confidence", "accuracy"])
+
+
+def expected_calibration_error(confidences: Sequence[float], correct: Sequence[bool], *, bins: int = 10) -> float:
+    """Mean |accuracy - confidence| over equal-width bins, weighted by how many decisions fall in each."""
+    table = reliability_table(confidences, correct, bins=bins)
+    if table.empty:
+        raise UserError("no decisions to calibrate", fix="pass at least one confidence")
+    return float((table["n"] * (table["accuracy"] - table["confidence"]).abs()).sum() / table["n"].sum())
 
 
 class Interval(NamedTuple):

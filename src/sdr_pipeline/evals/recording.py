@@ -36,16 +36,18 @@ class RecordingClient:
     calls: list[RecordedCall] = field(default_factory=list)
 
     def chat(self, messages: list[dict[str, str]], *, schema: dict | None = None, schema_name: str = "answer",
-             temperature: float = 0.0, max_tokens: int = 512, seed: int | None = None) -> LLMResult:
+             temperature: float = 0.0, max_tokens: int = 512, seed: int | None = None,
+             top_logprobs: int = 0) -> LLMResult:
         result = self.inner.chat(messages, schema=schema, schema_name=schema_name, temperature=temperature,
-                                 max_tokens=max_tokens, seed=seed)
+                                 max_tokens=max_tokens, seed=seed, top_logprobs=top_logprobs)
         self.calls.append(RecordedCall(list(messages), result))
         return result
 
     async def achat(self, messages: list[dict[str, str]], *, schema: dict | None = None, schema_name: str = "answer",
-                    temperature: float = 0.0, max_tokens: int = 512, seed: int | None = None) -> LLMResult:
+                    temperature: float = 0.0, max_tokens: int = 512, seed: int | None = None,
+                    top_logprobs: int = 0) -> LLMResult:
         result = await self.inner.achat(messages, schema=schema, schema_name=schema_name, temperature=temperature,
-                                        max_tokens=max_tokens, seed=seed)
+                                        max_tokens=max_tokens, seed=seed, top_logprobs=top_logprobs)
         self.calls.append(RecordedCall(list(messages), result))
         return result
 

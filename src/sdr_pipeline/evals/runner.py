@@ -5,8 +5,9 @@
 and returns an `EvalResult`: one `Prediction` per example, in dataset order, plus the
 metrics computed from them by `evals.metrics`. A decision the router gives up on
 (`RouterDecisionError`) is a prediction too, `predicted="invalid"`, counted as wrong and
-in the invalid-output rate; an unreachable endpoint aborts the run instead, since it
-says nothing about the prompt.
+in the invalid-output rate; a message the `strict` policy refuses is `dead_letter`; a
+model call that still fails after the LLM layer's retries is `error` (counted, shown,
+kept), so one slow answer never throws away a long run.
 
 Latency percentiles use only decisions that were not answered from the response cache,
 so a cached re-run reports the latency measured when the answers were made (or none).
@@ -31,27 +32,42 @@ from sdr_pipeline.evals.datasets import ROUTING_LABELS, Example
 from sdr_pipeline.evals.metrics import (
     accuracy,
     confusion_matrix,
+    expected_calibration_error,
     macro_f1,
     per_class_precision,
     per_class_recall,
     wilson_interval,
 )
 from sdr_pipeline.evals.recording import RecordingClient
-from sdr_pipeline.exceptions import RouterDecisionError, UserError
+from sdr_pipeline.exceptions import ContractError, LLMUnavailableError, RouterDecisionError, UserError
 from sdr_pipeline.router import DEFAULT_ANSWER_ATTEMPTS, decide
 
 if TYPE_CHECKING:
     from sdr_pipeline.contracts.decision import RoutingPolicy
     from sdr_pipeline.llm import ChatClient
     from sdr_pipeline.registry import AgentRegistry
-    from sdr_pipeline.router import RouterPrompt
+    from sdr_pipeline.router import Cascade, ExamplePool, RouterPrompt
 
-__all__ = ["INVALID", "EvalMetrics", "EvalResult", "Prediction", "ProgressCallback", "compute_metrics", "evaluate"]
+__all__ = [
+    "DEAD_LETTER",
+    "ERRORED",
+    "INVALID",
+    "EvalMetrics",
+    "EvalResult",
+    "Prediction",
+    "ProgressCallback",
+    "compute_metrics",
+    "evaluate",
+]
 
 logger = logging.getLogger(__name__)
 
 INVALID = "invalid"
 """The `predicted` value of an example the router could not decide (no valid answer after retries)."""
+DEAD_LETTER = "dead_letter"
+"""What the `strict` policy does with an off-contract message."""
+ERRORED = "error"
+"""The model endpoint kept failing for this example."""
 
 ProgressCallback = Callable[[int, int, "Prediction"], None]
 """Called as `(done, total, prediction)` after each example, on the caller's thread."""
@@ -83,6 +99,10 @@ class Prediction:
     """The decision's reason, or the router's error for an invalid one."""
     tags: tuple[str, ...] = ()
     """The example's tags, for slicing results."""
+    decided_by: str = ""
+    """contract, classifier or model; empty for an invalid, dead-lettered or errored one."""
+    off_contract: bool = False
+    needs_review: bool = False
 
     @property
     def correct(self) -> bool:
@@ -134,6 +154,19 @@ class EvalMetrics:
     """Model calls per example (under `contract` some examples need none)."""
     cached_rate: float
     """Share of examples answered entirely from the cache."""
+    model_latency_p50_s: float | None = None
+    """Median latency of decisions that asked the model (not from the cache)."""
+    model_latency_p95_s: float | None = None
+    completion_tokens_per_model_decision: float | None = None
+    """Completion tokens per decision that asked the model: what generation costs on a CPU."""
+    off_contract_rate: float = 0.0
+    """Share of messages no input contract accepted (their producers drifted)."""
+    review_rate: float = 0.0
+    """Share of decisions sent to review instead of acted on (cascade)."""
+    error_rate: float = 0.0
+    """Share of examples whose model calls kept failing."""
+    calibration_error: float | None = None
+    """Expected calibration error of the decisions' confidences (10 bins)."""
 
     def flat(self) -> dict[str, float]:
         """Scalar metrics by MLflow name: per-label ones as `recall_<label>`; missing latencies left out."""
@@ -169,6 +202,9 @@ def compute_metrics(predictions: Sequence[Prediction], *, labels: Sequence[str] 
     prompt_tokens = sum(p.prompt_tokens for p in predictions)
     completion_tokens = sum(p.completion_tokens for p in predictions)
     cost = sum(p.cost_usd for p in predictions)
+    asked = [p for p in predictions if p.llm_calls > 0]
+    asked_measured = [p.latency_s for p in asked if p.measured]
+    confident = [p for p in predictions if p.confidence is not None and p.valid]
     return EvalMetrics(
         n=n,
         correct=correct,
@@ -190,6 +226,14 @@ def compute_metrics(predictions: Sequence[Prediction], *, labels: Sequence[str] 
         cost_per_1k_messages=cost / n * 1000,
         llm_call_rate=sum(p.llm_calls for p in predictions) / n,
         cached_rate=sum(p.cached for p in predictions) / n,
+        model_latency_p50_s=float(np.percentile(asked_measured, 50)) if asked_measured else None,
+        model_latency_p95_s=float(np.percentile(asked_measured, 95)) if asked_measured else None,
+        completion_tokens_per_model_decision=(sum(p.completion_tokens for p in asked) / len(asked)) if asked else None,
+        off_contract_rate=sum(p.off_contract for p in predictions) / n,
+        review_rate=sum(p.needs_review for p in predictions) / n,
+        error_rate=sum(p.predicted == ERRORED for p in predictions) / n,
+        calibration_error=(expected_calibration_error([p.confidence or 0.0 for p in confident],
+                                                      [p.correct for p in confident]) if confident else None),
     )
 
 
@@ -264,7 +308,7 @@ class EvalResult:
 
 def _predict(
     example: Example, *, prompt: RouterPrompt, policy: RoutingPolicy, llm: ChatClient, registry: AgentRegistry,
-    answer_attempts: int,
+    answer_attempts: int, pool: ExamplePool | None, cascade: Cascade | None,
 ) -> Prediction:
     """Route one example and turn the decision (or the router's refusal) into a Prediction."""
     recorder = RecordingClient(llm)
@@ -272,20 +316,22 @@ def _predict(
     common = {"example_id": example.id, "expected": example.expected_agent, "tags": example.tags}
     try:
         decision = decide(example.message, prompt=prompt, policy=policy, llm=recorder, registry=registry,
-                          answer_attempts=answer_attempts)
-    except RouterDecisionError as error:
+                          pool=pool, cascade=cascade, answer_attempts=answer_attempts)
+    except (RouterDecisionError, ContractError, LLMUnavailableError) as error:
         usage = recorder.usage
-        logger.info("invalid decision example=%s message_id=%s prompt_version=%s: %s", example.id,
-                    example.message.message_id, prompt.version, error.problem)
-        return Prediction(**common, predicted=INVALID, valid=False, latency_s=time.perf_counter() - started,
+        predicted = {RouterDecisionError: INVALID, ContractError: DEAD_LETTER}.get(type(error), ERRORED)
+        logger.info("%s decision example=%s message_id=%s prompt_version=%s: %s", predicted, example.id,
+                    example.message.message_id, prompt.version, error)
+        return Prediction(**common, predicted=predicted, valid=False, latency_s=time.perf_counter() - started,
                           prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
                           cost_usd=recorder.cost_usd, cached=recorder.cached, llm_calls=len(recorder.calls),
-                          reason=error.problem)
+                          reason=str(error), off_contract=predicted == DEAD_LETTER)
     usage = recorder.usage
     return Prediction(**common, predicted=decision.agent, valid=True, latency_s=decision.latency_s,
                       prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
                       cost_usd=recorder.cost_usd, cached=recorder.cached, llm_calls=len(recorder.calls),
-                      confidence=decision.confidence, reason=decision.reason)
+                      confidence=decision.confidence, reason=decision.reason, decided_by=decision.decided_by,
+                      off_contract=decision.off_contract, needs_review=decision.needs_review)
 
 
 def evaluate(
@@ -298,6 +344,8 @@ def evaluate(
     concurrency: int = 1,
     on_progress: ProgressCallback | None = None,
     answer_attempts: int = DEFAULT_ANSWER_ATTEMPTS,
+    pool: ExamplePool | None = None,
+    cascade: Cascade | None = None,
 ) -> EvalResult:
     """Route every example with `router.decide` on `concurrency` threads and score the decisions."""
     if not examples:
@@ -308,10 +356,10 @@ def evaluate(
                 prompt.name, prompt.version, policy, concurrency)
     started = time.perf_counter()
     slots: list[Prediction | None] = [None] * len(examples)
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="eval") as pool:
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="eval") as threads:
         futures: dict[Future[Prediction], int] = {
-            pool.submit(_predict, example, prompt=prompt, policy=policy, llm=llm, registry=registry,
-                        answer_attempts=answer_attempts): index
+            threads.submit(_predict, example, prompt=prompt, policy=policy, llm=llm, registry=registry,
+                           answer_attempts=answer_attempts, pool=pool, cascade=cascade): index
             for index, example in enumerate(examples)
         }
         pending = set(futures)
@@ -320,7 +368,7 @@ def evaluate(
             while pending:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    prediction = future.result()  # an unreachable endpoint stops the whole run here
+                    prediction = future.result()
                     slots[futures[future]] = prediction
                     done_count += 1
                     if on_progress is not None:

@@ -15,7 +15,7 @@ import time
 from contextlib import closing
 from pathlib import Path
 
-from sdr_pipeline.llm.chat import LLMResult
+from sdr_pipeline.llm.chat import LLMResult, TokenLogprob
 from sdr_pipeline.llm.cost import Usage
 
 __all__ = ["ResponseCache", "cache_key"]
@@ -31,10 +31,12 @@ CREATE TABLE IF NOT EXISTS responses (
 
 
 def cache_key(*, provider: str, endpoint: str, model: str, messages: list[dict[str, str]], schema: dict | None,
-              temperature: float, max_tokens: int, seed: int | None) -> str:
+              temperature: float, max_tokens: int, seed: int | None, top_logprobs: int = 0) -> str:
     """sha256 of the canonical JSON of every input that shapes the answer."""
     material = {"provider": provider, "endpoint": endpoint, "model": model, "messages": messages, "schema": schema,
                 "temperature": temperature, "max_tokens": max_tokens, "seed": seed}
+    if top_logprobs:  # keys of calls without log-probabilities stay what they were
+        material["top_logprobs"] = top_logprobs
     canonical = json.dumps(material, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -64,6 +66,8 @@ class ResponseCache:
             content=stored["content"], parsed=stored["parsed"],
             usage=Usage(stored["prompt_tokens"], stored["completion_tokens"]),
             latency_s=time.perf_counter() - started, cost_usd=stored["cost_usd"], model=stored["model"], cached=True,
+            logprobs=tuple(TokenLogprob(token, logprob, tuple((t, lp) for t, lp in top))
+                           for token, logprob, top in stored.get("logprobs", [])),
         )
 
     def put(self, key: str, result: LLMResult) -> None:
@@ -71,6 +75,7 @@ class ResponseCache:
             "content": result.content, "parsed": result.parsed, "prompt_tokens": result.usage.prompt_tokens,
             "completion_tokens": result.usage.completion_tokens, "cost_usd": result.cost_usd, "model": result.model,
             "latency_s": result.latency_s,
+            "logprobs": [[item.token, item.logprob, [list(alt) for alt in item.top]] for item in result.logprobs],
         })
         with closing(self._connect()) as connection, connection:
             connection.execute("INSERT OR REPLACE INTO responses (key, model, created_at, payload) VALUES (?, ?, ?, ?)",

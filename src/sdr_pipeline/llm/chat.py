@@ -12,7 +12,17 @@ from typing import Any, Protocol, runtime_checkable
 
 from sdr_pipeline.llm.cost import Usage
 
-__all__ = ["ChatClient", "LLMResult", "decode_content", "response_format"]
+__all__ = ["ChatClient", "LLMResult", "TokenLogprob", "decode_content", "response_format"]
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One generated token with its log-probability and the strongest alternatives the endpoint reported."""
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
+    """(token, logprob) of the most likely tokens at this position, the chosen one included."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +42,8 @@ class LLMResult:
     """Model id the endpoint reported (or the one requested, if it reported none)."""
     cached: bool
     """True if this came from the response cache: leave it out of latency statistics."""
+    logprobs: tuple[TokenLogprob, ...] = ()
+    """Per-token log-probabilities of `content`, when they were asked for (`top_logprobs`) and returned."""
 
 
 @runtime_checkable
@@ -39,12 +51,15 @@ class ChatClient(Protocol):
     """A chat model behind an OpenAI-compatible API, or a stand-in for tests."""
 
     def chat(self, messages: list[dict[str, str]], *, schema: dict | None = None, schema_name: str = "answer",
-             temperature: float = 0.0, max_tokens: int = 512, seed: int | None = None) -> LLMResult:
-        """One completion; `schema` constrains the output to JSON matching it."""
+             temperature: float = 0.0, max_tokens: int = 512, seed: int | None = None,
+             top_logprobs: int = 0) -> LLMResult:
+        """One completion; `schema` constrains the output to JSON matching it; `top_logprobs` > 0 asks
+        for per-token log-probabilities with that many alternatives."""
         ...
 
     async def achat(self, messages: list[dict[str, str]], *, schema: dict | None = None, schema_name: str = "answer",
-                    temperature: float = 0.0, max_tokens: int = 512, seed: int | None = None) -> LLMResult:
+                    temperature: float = 0.0, max_tokens: int = 512, seed: int | None = None,
+                    top_logprobs: int = 0) -> LLMResult:
         """The same as `chat`, without blocking the event loop."""
         ...
 

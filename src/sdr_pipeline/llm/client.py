@@ -11,6 +11,7 @@ from or stored in the response cache. The API key never appears in logs or error
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from pathlib import Path
@@ -21,7 +22,7 @@ import openai
 
 from sdr_pipeline.exceptions import LLMUnavailableError
 from sdr_pipeline.llm.cache import ResponseCache, cache_key
-from sdr_pipeline.llm.chat import LLMResult, decode_content, response_format
+from sdr_pipeline.llm.chat import LLMResult, TokenLogprob, decode_content, response_format
 from sdr_pipeline.llm.cost import CostLedger, Price, Usage, price_for
 from sdr_pipeline.llm.retry import RetryPolicy
 from sdr_pipeline.settings import Settings
@@ -30,6 +31,8 @@ __all__ = ["LLMClient", "make_client", "response_cache_path"]
 
 logger = logging.getLogger(__name__)
 
+_WRAPPED = "answer"
+"""Key under which a hosted API returns a choice-of-strings answer (its schemas need an object root)."""
 _LOCAL_KEY = "sk-local-no-key"
 """llama-server ignores the key, but the openai package insists on one."""
 
@@ -77,13 +80,14 @@ class LLMClient:
 
     # --- the ChatClient protocol ------------------------------------------------------
     def chat(self, messages: list[dict[str, str]], *, schema: dict | None = None, schema_name: str = "answer",
-             temperature: float = 0.0, max_tokens: int = 512, seed: int | None = None) -> LLMResult:
+             temperature: float = 0.0, max_tokens: int = 512, seed: int | None = None,
+             top_logprobs: int = 0) -> LLMResult:
         """One completion; with `schema`, the answer is JSON constrained to it and decoded into `parsed`."""
-        key = self._key(messages, schema, temperature, max_tokens, seed)
+        key = self._key(messages, schema, temperature, max_tokens, seed, top_logprobs)
         hit = self._from_cache(key)
         if hit is not None:
             return hit
-        request = self._request(messages, schema, schema_name, temperature, max_tokens, seed)
+        request = self._request(messages, schema, schema_name, temperature, max_tokens, seed, top_logprobs)
         started = time.perf_counter()
         try:
             for attempt in self.retry.retrying():
@@ -94,13 +98,14 @@ class LLMClient:
         return self._finish(response, schema, time.perf_counter() - started, key)
 
     async def achat(self, messages: list[dict[str, str]], *, schema: dict | None = None, schema_name: str = "answer",
-                    temperature: float = 0.0, max_tokens: int = 512, seed: int | None = None) -> LLMResult:
+                    temperature: float = 0.0, max_tokens: int = 512, seed: int | None = None,
+                    top_logprobs: int = 0) -> LLMResult:
         """The same as `chat`, awaiting the endpoint instead of blocking."""
-        key = self._key(messages, schema, temperature, max_tokens, seed)
+        key = self._key(messages, schema, temperature, max_tokens, seed, top_logprobs)
         hit = self._from_cache(key)
         if hit is not None:
             return hit
-        request = self._request(messages, schema, schema_name, temperature, max_tokens, seed)
+        request = self._request(messages, schema, schema_name, temperature, max_tokens, seed, top_logprobs)
         started = time.perf_counter()
         try:
             async for attempt in self.retry.async_retrying():
@@ -133,11 +138,12 @@ class LLMClient:
         return client
 
     def _key(self, messages: list[dict[str, str]], schema: dict | None, temperature: float, max_tokens: int,
-             seed: int | None) -> str | None:
+             seed: int | None, top_logprobs: int) -> str | None:
         if self.cache is None:
             return None
         return cache_key(provider=self.provider, endpoint=self._cache_endpoint, model=self.model, messages=messages,
-                         schema=schema, temperature=temperature, max_tokens=max_tokens, seed=seed)
+                         schema=schema, temperature=temperature, max_tokens=max_tokens, seed=seed,
+                         top_logprobs=top_logprobs)
 
     def _from_cache(self, key: str | None) -> LLMResult | None:
         if key is None or self.cache is None:
@@ -148,11 +154,23 @@ class LLMClient:
         return hit
 
     def _request(self, messages: list[dict[str, str]], schema: dict | None, schema_name: str, temperature: float,
-                 max_tokens: int, seed: int | None) -> dict[str, Any]:
+                 max_tokens: int, seed: int | None, top_logprobs: int) -> dict[str, Any]:
         request: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": temperature,
                                    "max_tokens": max_tokens}
         if seed is not None:
             request["seed"] = seed
+        if top_logprobs > 0:
+            request["logprobs"] = True
+            request["top_logprobs"] = top_logprobs
+        choices = _string_choices(schema)
+        if choices is not None and self._local:
+            # llama-server wraps a non-object JSON answer in a ```json fence (five more tokens to
+            # generate on a CPU); a grammar of exactly the choices costs only the name itself.
+            request["extra_body"] = {"grammar": _choice_grammar(choices)}
+            return request
+        if choices is not None:  # hosted APIs want an object at the root; `_finish` unwraps it
+            schema = {"type": "object", "properties": {_WRAPPED: schema}, "required": [_WRAPPED],
+                      "additionalProperties": False}
         fmt = response_format(schema, schema_name)
         if fmt is not None:
             request["response_format"] = fmt
@@ -162,10 +180,15 @@ class LLMClient:
         if not response.choices:
             raise LLMUnavailableError(self.endpoint, "the response had no choices", fix="check the model and endpoint")
         content = response.choices[0].message.content or ""
+        if not self._local and _string_choices(schema) is not None:
+            wrapped = decode_content(content, schema={})
+            if isinstance(wrapped, dict) and _WRAPPED in wrapped:
+                content = json.dumps(wrapped[_WRAPPED])
         reported = response.usage
         usage = Usage(getattr(reported, "prompt_tokens", 0) or 0, getattr(reported, "completion_tokens", 0) or 0)
         result = LLMResult(content=content, parsed=decode_content(content, schema), usage=usage, latency_s=latency_s,
-                           cost_usd=self._price.cost_usd(usage), model=response.model or self.model, cached=False)
+                           cost_usd=self._price.cost_usd(usage), model=response.model or self.model, cached=False,
+                           logprobs=_token_logprobs(response.choices[0]))
         self.ledger.record(usage, result.cost_usd, cached=False)
         # An answer that broke its schema is not worth keeping: the next attempt should ask again.
         if key is not None and self.cache is not None and (schema is None or result.parsed is not None):
@@ -200,6 +223,30 @@ class LLMClient:
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._secret, "***") if self._secret else text
+
+
+def _string_choices(schema: dict | None) -> list[str] | None:
+    """The allowed strings when the schema says "exactly one of these strings", else None."""
+    if schema and schema.get("type") == "string" and isinstance(schema.get("enum"), list):
+        return [str(item) for item in schema["enum"]]
+    return None
+
+
+def _choice_grammar(choices: list[str]) -> str:
+    """A GBNF grammar whose only sentences are the JSON strings of `choices`."""
+    def literal(text: str) -> str:
+        return '"' + json.dumps(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return "root ::= " + " | ".join(literal(choice) for choice in choices)
+
+
+def _token_logprobs(choice: Any) -> tuple[TokenLogprob, ...]:
+    """The choice's per-token log-probabilities in the OpenAI shape, or () when none came back."""
+    content = getattr(getattr(choice, "logprobs", None), "content", None) or []
+    return tuple(
+        TokenLogprob(item.token, float(item.logprob),
+                     tuple((alt.token, float(alt.logprob)) for alt in (item.top_logprobs or [])))
+        for item in content
+    )
 
 
 def make_client(settings: Settings, *, use_cache: bool | None = None) -> LLMClient:

@@ -3,7 +3,8 @@
     llm = ScriptedLLM([{"agent": "lead_scoring"}, "plain text", LLMUnavailableError("x", "down")])
 
 Each call takes the next entry: a dict (or list) is sent back as its JSON text, a str as
-is, an exception instance is raised (to script failures). Every call is recorded in
+is, an `LLMResult` exactly as given (to script log-probabilities), an exception instance
+is raised (to script failures). Every call is recorded in
 `.calls`. Running out of script is a bug in the test, so it fails loudly with an
 `AssertionError` that production error handlers do not swallow.
 """
@@ -40,8 +41,9 @@ class ScriptedCall:
 class ScriptedLLM:
     """Answers calls in order from a list of responses and records them."""
 
-    def __init__(self, responses: Iterable[str | dict | list | BaseException], *, model: str = "scripted") -> None:
-        self._script: deque[str | dict | list | BaseException] = deque(responses)
+    def __init__(self, responses: Iterable[str | dict | list | LLMResult | BaseException], *,
+                 model: str = "scripted") -> None:
+        self._script: deque[str | dict | list | LLMResult | BaseException] = deque(responses)
         self._lock = threading.Lock()
         self.model = model
         self.calls: list[ScriptedCall] = []
@@ -52,7 +54,8 @@ class ScriptedLLM:
         return len(self._script)
 
     def chat(self, messages: list[dict[str, str]], *, schema: dict | None = None, schema_name: str = "answer",
-             temperature: float = 0.0, max_tokens: int = 512, seed: int | None = None) -> LLMResult:
+             temperature: float = 0.0, max_tokens: int = 512, seed: int | None = None,
+             top_logprobs: int = 0) -> LLMResult:
         with self._lock:
             self.calls.append(ScriptedCall(list(messages), schema, schema_name, temperature, max_tokens, seed))
             if not self._script:
@@ -64,6 +67,8 @@ class ScriptedLLM:
             entry = self._script.popleft()
         if isinstance(entry, BaseException):
             raise entry
+        if isinstance(entry, LLMResult):
+            return entry
         content = entry if isinstance(entry, str) else json.dumps(entry)
         prompt_chars = sum(len(m.get("content", "")) for m in messages)
         usage = Usage(max(1, prompt_chars // _CHARS_PER_TOKEN), max(1, len(content) // _CHARS_PER_TOKEN))
@@ -71,6 +76,7 @@ class ScriptedLLM:
                          cost_usd=0.0, model=self.model, cached=False)
 
     async def achat(self, messages: list[dict[str, str]], *, schema: dict | None = None, schema_name: str = "answer",
-                    temperature: float = 0.0, max_tokens: int = 512, seed: int | None = None) -> LLMResult:
+                    temperature: float = 0.0, max_tokens: int = 512, seed: int | None = None,
+                    top_logprobs: int = 0) -> LLMResult:
         return self.chat(messages, schema=schema, schema_name=schema_name, temperature=temperature,
-                         max_tokens=max_tokens, seed=seed)
+                         max_tokens=max_tokens, seed=seed, top_logprobs=top_logprobs)

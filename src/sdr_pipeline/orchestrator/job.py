@@ -30,6 +30,7 @@ from pathlib import Path
 from sdr_pipeline.contracts.topics import (
     AGENT_MESSAGES,
     DEAD_LETTERS,
+    NEEDS_REVIEW,
     ROUTER_CONTROL,
     ROUTING_DECISIONS,
     WORKFLOW_EVENTS,
@@ -48,14 +49,14 @@ from sdr_pipeline.orchestrator.steps import (
     RouteStep,
 )
 from sdr_pipeline.registry import load_registry
-from sdr_pipeline.router import list_prompts, load_prompt
+from sdr_pipeline.router import list_prompts, load_knowledge, load_prompt
 from sdr_pipeline.settings import Settings
 
 __all__ = ["build_job", "checkpoint_dir", "latest_checkpoint", "main", "process_spec", "ready_file"]
 
 logger = logging.getLogger(__name__)
 
-_SINK_TOPICS = (ROUTING_DECISIONS, DEAD_LETTERS, WORKFLOW_EVENTS)
+_SINK_TOPICS = (ROUTING_DECISIONS, DEAD_LETTERS, WORKFLOW_EVENTS, NEEDS_REVIEW)
 
 
 def checkpoint_dir(settings: Settings) -> Path:
@@ -168,7 +169,8 @@ def build_job(env, settings: Settings, *, group_id: str = "sdr-router") -> None:
     start_prompt = load_prompt(settings.router_prompt, settings.router_prompt_version, prompts_dir=settings.prompts_dir)
     limits = Limits(settings.max_hops, settings.budget_tokens_per_lead, settings.budget_usd_per_lead)
     gate = Gate(prompts, settings.router_prompt, start_prompt.version, limits)
-    route = RouteStep(prompts, registry, settings.router_policy, settings.router_answer_attempts)
+    pool, cascade = load_knowledge(settings, policy=settings.router_policy, prompts=list(prompts.values()))
+    route = RouteStep(prompts, registry, settings.router_policy, settings.router_answer_attempts, pool, cascade)
     dispatcher = Dispatcher(registry, settings.agents_url)
     prompt_state, GateFunction, RouteFunction, LedgerFunction, DispatchFunction = _flink_functions()
     row = Types.TUPLE([Types.STRING(), Types.STRING(), Types.STRING()])

@@ -25,11 +25,11 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 
 from sdr_pipeline.contracts.decision import ControlMessage, DeadLetter, RoutingPolicy, parse_control_message
 from sdr_pipeline.contracts.envelope import Envelope, parse_envelope
-from sdr_pipeline.contracts.topics import DEAD_LETTERS, ROUTING_DECISIONS, WORKFLOW_EVENTS
+from sdr_pipeline.contracts.topics import DEAD_LETTERS, NEEDS_REVIEW, ROUTING_DECISIONS, WORKFLOW_EVENTS
 from sdr_pipeline.contracts.workflow import DispatchTask, RouteTask, WorkflowEvent
 from sdr_pipeline.exceptions import AgentCallError, ContractError, SdrPipelineError
 from sdr_pipeline.registry import NONE_AGENT, AgentRegistry
-from sdr_pipeline.router import RouterPrompt, adecide
+from sdr_pipeline.router import Cascade, ExamplePool, RouterPrompt, adecide
 
 __all__ = [
     "DECIDED",
@@ -156,6 +156,10 @@ class RouteStep:
     registry: AgentRegistry
     policy: RoutingPolicy
     answer_attempts: int = 3
+    pool: ExamplePool | None = None
+    """Labelled examples for prompts that show the nearest ones."""
+    cascade: Cascade | None = None
+    """The classifier and thresholds of the `cascade` policy."""
 
     async def run(self, task_json: str, llm: object) -> list[Output]:
         task = RouteTask.model_validate_json(task_json)
@@ -163,7 +167,8 @@ class RouteStep:
         prompt = self.prompts[(task.prompt_name, task.prompt_version)]
         try:
             decision = await adecide(envelope, prompt=prompt, policy=self.policy, llm=llm,  # type: ignore[arg-type]
-                                     registry=self.registry, answer_attempts=self.answer_attempts)
+                                     registry=self.registry, pool=self.pool, cascade=self.cascade,
+                                     answer_attempts=self.answer_attempts)
         except SdrPipelineError as error:
             return [_dead(task.raw_value, error, stage="routing", lead_id=envelope.lead_id,
                           message_id=envelope.message_id)]
@@ -218,6 +223,13 @@ class Ledger:
             outputs.append(_event(WorkflowEvent(
                 kind="limit", limit=name, **base, figures={"used": used, "allowed": allowed},
                 reason=f"routing {name} budget exceeded: {used:g} used, {allowed:g} allowed; workflow stopped")))
+            return ledger, outputs
+        if decision.needs_review:
+            outputs.append(Output(NEEDS_REVIEW, envelope.lead_id, task_json))
+            outputs.append(_event(WorkflowEvent(
+                kind="review", **base, figures={"hop": envelope.hop, "confidence": decision.confidence},
+                reason=f"too unsure to act on ({decision.confidence:.2f} likely {decision.agent}): "
+                       f"waiting on {NEEDS_REVIEW} for a person to decide")))
             return ledger, outputs
         if decision.agent == NONE_AGENT:
             outputs.append(_event(WorkflowEvent(kind="ended", **base, reason=decision.reason,

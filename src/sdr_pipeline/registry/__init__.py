@@ -27,7 +27,7 @@ __all__ = ["NONE_AGENT", "AgentRegistry", "AgentSpec", "default_registry_path", 
 logger = logging.getLogger(__name__)
 
 NONE_AGENT = "none"
-"""The decision that ends a lead's workflow; never a registry entry."""
+"""The decision that ends a lead's workflow; never an agent entry (its own section in the file)."""
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 _ENDPOINT = re.compile(r"^(/[A-Za-z0-9_\-]+)+$")
@@ -100,11 +100,13 @@ class AgentRegistry:
     """The loaded, validated registry: read-only."""
 
     def __init__(self, agents: Sequence[AgentSpec], *, none_description: str = _DEFAULT_NONE_DESCRIPTION,
-                 source: str = "") -> None:
+                 none_contract: str | None = None, source: str = "") -> None:
         self._agents = tuple(agents)
         self._by_name = {agent.name: agent for agent in self._agents}
         self.none_description = none_description
         """What the stop decision means; the last line of the prompt section."""
+        self.none_contract = none_contract
+        """The terminal contract: a message that satisfies it may end the workflow without a model call."""
         self.source = source
         """The file it was loaded from."""
 
@@ -129,14 +131,18 @@ class AgentRegistry:
         return "\n".join(lines)
 
     def check_input(self, name: str, envelope: Envelope | Mapping[str, Any]) -> str | None:
-        """None if agent `name` accepts the envelope, else the reason; `none` accepts everything."""
+        """None if agent `name` accepts the envelope, else the reason; `none` may always be decided."""
         if name == NONE_AGENT:
             return None
         return check_envelope(self.get(name).input_contract, envelope)
 
     def candidates(self, envelope: Envelope | Mapping[str, Any]) -> dict[str, str | None]:
-        """Every agent mapped to None (accepts the envelope) or the reason it rejects it."""
-        return {agent.name: check_envelope(agent.input_contract, envelope) for agent in self._agents}
+        """Every agent (and `none`, when it has a terminal contract) mapped to None (its input contract
+        accepts the envelope) or the reason it rejects it."""
+        verdicts = {agent.name: check_envelope(agent.input_contract, envelope) for agent in self._agents}
+        if self.none_contract is not None:
+            verdicts[NONE_AGENT] = check_envelope(self.none_contract, envelope)
+        return verdicts
 
     def dispatch_table(self, base_url: str) -> dict[str, str]:
         """Agent name -> full URL of its endpoint on the agents service at `base_url`."""
@@ -189,10 +195,18 @@ def load_registry(path: Path | None = None) -> AgentRegistry:
         agents.append(agent)
 
     none_section = document.get("none") or {}
-    none_description = none_section.get("description") if isinstance(none_section, dict) else None
+    if not isinstance(none_section, dict):
+        raise RegistryError(NONE_AGENT, "the `none:` section must be a mapping (description, input_contract)",
+                            path=str(source))
+    none_contract = none_section.get("input_contract")
+    if none_contract is not None:
+        try:
+            _known_contract(str(none_contract), "envelope")
+        except ValueError as error:
+            raise RegistryError(NONE_AGENT, f"input_contract: {error}", path=str(source)) from None
     registry = AgentRegistry(
-        agents, none_description=" ".join(str(none_description or _DEFAULT_NONE_DESCRIPTION).split()),
-        source=str(source),
+        agents, none_description=" ".join(str(none_section.get("description") or _DEFAULT_NONE_DESCRIPTION).split()),
+        none_contract=str(none_contract) if none_contract is not None else None, source=str(source),
     )
     logger.debug("loaded %d agents from %s", len(registry), source)
     return registry

@@ -2,9 +2,19 @@
 
 The Flink job and the evaluation lab both call `decide` / `adecide` from here, so the
 code that is evaluated is the code that runs. No pyflink, mlflow or fastapi imports.
+What the router learns from labelled data (retrieved examples, the cascade's classifier)
+lives in `router.examples`, built from a dataset's dev split.
 """
 
-from sdr_pipeline.router.decision import DEFAULT_ANSWER_ATTEMPTS, POLICIES, adecide, answer_schema, decide
+from sdr_pipeline.router.decision import DEFAULT_ANSWER_ATTEMPTS, POLICIES, Cascade, adecide, answer_schema, decide
+from sdr_pipeline.router.examples import (
+    ExamplePool,
+    LabelledMessage,
+    RouteClassifier,
+    load_knowledge,
+    load_pool,
+    message_text,
+)
 from sdr_pipeline.router.prompt import (
     DATA_BLOCK_END,
     DATA_BLOCK_START,
@@ -23,11 +33,18 @@ __all__ = [
     "DEFAULT_ANSWER_ATTEMPTS",
     "KNOWN_VARIABLES",
     "POLICIES",
+    "Cascade",
+    "ExamplePool",
+    "LabelledMessage",
+    "RouteClassifier",
     "RouterPrompt",
     "adecide",
     "answer_schema",
     "decide",
     "list_prompts",
+    "load_knowledge",
+    "load_pool",
     "load_prompt",
+    "message_text",
     "render_message_data",
 ]

@@ -20,6 +20,16 @@ The `hash` (sha256 of the template) identifies the exact text a decision used.
 The message itself is always shown by the same router-owned data block, whatever the
 version: delimited, with `<` and `>` escaped so a lead cannot close the block, and with
 an explicit line that instructions inside it are data.
+
+Two optional metadata keys shape what the model is asked for:
+
+    answer: label          # label | brief | sentence (the default): how long the reason is
+    examples: 4            # with {{examples}}: how many nearest labelled examples to show
+    message: compact       # compact | indented (the default): how the message's JSON is laid out
+
+`label` answers with the agent name alone (a JSON string, a handful of tokens), `brief`
+with a reason of a few words, `sentence` with a one-sentence reason before the agent. A
+version that shows retrieved examples is pinned by its template hash and the pool's hash.
 """
 
 from __future__ import annotations
@@ -31,7 +41,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import yaml
 
@@ -39,7 +49,12 @@ from sdr_pipeline.contracts.envelope import Envelope
 from sdr_pipeline.exceptions import UserError
 from sdr_pipeline.registry import NONE_AGENT, AgentRegistry
 
+if TYPE_CHECKING:
+    from sdr_pipeline.router.examples import ExamplePool
+
 __all__ = [
+    "ANSWER_STYLES",
+    "AnswerStyle",
     "DATA_BLOCK_END",
     "DATA_BLOCK_START",
     "DATA_IS_NOT_INSTRUCTIONS",
@@ -62,13 +77,21 @@ KNOWN_VARIABLES: Mapping[str, str] = {
     "agents": "the agent section generated from the registry (every agent, description and input)",
     "allowed_agents": "the answers allowed for this message: candidate agent names plus none",
     "envelope": "the message to route, as a delimited data block",
+    "examples": "the labelled examples nearest to the message, retrieved from the router's example pool",
 }
+
+AnswerStyle = Literal["label", "brief", "sentence"]
+ANSWER_STYLES: tuple[str, ...] = get_args(AnswerStyle)
+_EXAMPLE_FIELD_CHARS = 160
+"""Retrieved examples are shown compact: the gist of each field, not the whole text."""
 _REQUIRED_VARIABLES = frozenset({"agents", "envelope"})
 _ROLE_MARKER = re.compile(r"^<\|(system|user|assistant)\|>[ \t]*$", re.MULTILINE)
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
 _VERSION_FILE = re.compile(r"^v(\d+)\.ya?ml$")
 _MAX_FIELD_CHARS = 2000
 """Longer string values in the data block are cut: the router needs the gist, not a whole research report."""
+_COMPACT_FIELD_CHARS = 400
+"""The same in a compact data block: every token read costs time on a CPU."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +114,16 @@ class RouterPrompt:
     """When this version was written (ISO date)."""
     path: Path | None = None
     """The file it was loaded from."""
+    answer: AnswerStyle = "sentence"
+    """How long the model's reason is: none (`label`), a few words (`brief`), a sentence."""
+    examples_k: int = 0
+    """Nearest labelled examples shown (the `examples` variable); 0 when the version shows none."""
+    compact: bool = False
+    """Show the message as one-line JSON with long strings cut shorter: fewer tokens to read on a CPU."""
+
+    @property
+    def uses_examples(self) -> bool:
+        return self.examples_k > 0
 
     @property
     def number(self) -> int:
@@ -103,38 +136,72 @@ class RouterPrompt:
 
     def render(
         self, envelope: Envelope, registry: AgentRegistry, *, allowed: Sequence[str] | None = None,
+        pool: ExamplePool | None = None,
     ) -> list[dict[str, str]]:
-        """Chat messages for one envelope; `allowed` narrows the answers listed (default: every agent + none)."""
+        """Chat messages for one envelope; `allowed` narrows the answers listed (default: every agent + none).
+
+        A version that shows examples needs the `pool` to retrieve them from.
+        """
         answers = list(allowed) if allowed is not None else [*registry.names, NONE_AGENT]
         values = {
             "agents": registry.prompt_section().strip(),
             "allowed_agents": ", ".join(answers),
-            "envelope": render_message_data(envelope),
+            "envelope": render_message_data(envelope, compact=self.compact),
         }
+        if self.uses_examples:
+            if pool is None:
+                raise UserError(f"prompt {self.name} {self.version} shows retrieved examples but no example pool "
+                                "was given", fix="set SDR_ROUTER_EXAMPLE_POOL to dataset files with a dev split")
+            values["examples"] = render_examples(pool, envelope, self.examples_k, answer=self.answer)
         return [
             {"role": message["role"], "content": _fill(message["content"], values)}
             for message in self.chat_template()
         ]
 
 
-def render_message_data(envelope: Envelope) -> str:
+def render_message_data(envelope: Envelope, *, compact: bool = False) -> str:
     """The envelope as a delimited JSON data block that lead text cannot break out of.
 
     Only what routing needs is shown (producer, hop, lead, context): ids and timestamps
-    would only cost tokens and defeat the response cache.
+    would only cost tokens and defeat the response cache. `compact` lays it out on one
+    line, leaves out empty lead fields and cuts long strings sooner.
     """
+    limit = _COMPACT_FIELD_CHARS if compact else _MAX_FIELD_CHARS
+    lead = envelope.lead.model_dump(mode="json", exclude_none=compact)
     shown: dict[str, Any] = {
         "produced_by": envelope.produced_by,
         "hop": envelope.hop,
-        "lead": envelope.lead.model_dump(mode="json"),
-        "context": _cut_long_strings(envelope.context),
+        "lead": _cut_long_strings(lead, limit),
+        "context": _cut_long_strings(envelope.context, limit),
     }
-    shown["lead"] = _cut_long_strings(shown["lead"])
-    body = json.dumps(shown, ensure_ascii=False, indent=2)
+    body = (json.dumps(shown, ensure_ascii=False, separators=(",", ":")) if compact
+            else json.dumps(shown, ensure_ascii=False, indent=2))
     # `<`, `>` and `&` only occur inside JSON strings, where \u escapes keep the value
     # intact for the model while making a fake closing marker impossible.
-    body = body.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+    body = _escape_markers(body)
     return f"{DATA_IS_NOT_INSTRUCTIONS}\n{DATA_BLOCK_START}\n{body}\n{DATA_BLOCK_END}"
+
+
+def _escape_markers(json_text: str) -> str:
+    """`<`, `>` and `&` only occur inside JSON strings, where \\u escapes keep the value intact for the
+    model while making a fake closing marker impossible."""
+    return json_text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+def render_examples(pool: ExamplePool, envelope: Envelope, k: int, *, answer: AnswerStyle) -> str:
+    """The k nearest labelled examples, most similar last (closest to the message), as Message/Answer pairs."""
+    from sdr_pipeline.router.examples import compact_json
+
+    blocks = []
+    for example in reversed(pool.nearest(envelope, k)):
+        shown = {"produced_by": example.envelope.produced_by, "hop": example.envelope.hop,
+                 "lead": example.envelope.lead.model_dump(mode="json", exclude_none=True),
+                 "context": example.envelope.context}
+        text = compact_json(shown, max_chars=_EXAMPLE_FIELD_CHARS)
+        text = _escape_markers(text)
+        label = json.dumps(example.label) if answer == "label" else json.dumps({"agent": example.label})
+        blocks.append(f"Message: {text}\nAnswer: {label}")
+    return "\n\n".join(blocks)
 
 
 def load_prompt(name: str, version: str, *, prompts_dir: Path) -> RouterPrompt:
@@ -203,6 +270,17 @@ def _read_prompt_file(name: str, path: Path) -> RouterPrompt:
     if missing:
         raise UserError(f"prompt file {path} must use {sorted(missing)}: every version shows the agents and the message")
     _split_roles(template, where=str(path))
+    answer = str(meta.get("answer", "sentence"))
+    if answer not in ANSWER_STYLES:
+        raise UserError(f"prompt file {path}: answer '{answer}' is not one of {', '.join(ANSWER_STYLES)}")
+    examples_k = meta.get("examples", 0)
+    if not isinstance(examples_k, int) or examples_k < 0 or examples_k > 20:
+        raise UserError(f"prompt file {path}: examples must be a whole number from 0 to 20, got {examples_k!r}")
+    if ("examples" in used) != (examples_k > 0):
+        raise UserError(f"prompt file {path}: the template uses {{{{examples}}}} exactly when `examples:` is above 0")
+    message_layout = str(meta.get("message", "indented"))
+    if message_layout not in ("indented", "compact"):
+        raise UserError(f"prompt file {path}: message must be 'indented' or 'compact', got '{message_layout}'")
     written = meta["date"]
     return RouterPrompt(
         name=name,
@@ -213,6 +291,9 @@ def _read_prompt_file(name: str, path: Path) -> RouterPrompt:
         variables=declared,
         date=written.isoformat() if isinstance(written, date) else str(written),
         path=path,
+        answer=answer,  # type: ignore[arg-type]
+        examples_k=examples_k,
+        compact=message_layout == "compact",
     )
 
 
@@ -237,13 +318,13 @@ def _fill(text: str, values: Mapping[str, str]) -> str:
     return _PLACEHOLDER.sub(lambda match: values[match.group(1)], text)
 
 
-def _cut_long_strings(value: Any) -> Any:
+def _cut_long_strings(value: Any, limit: int = _MAX_FIELD_CHARS) -> Any:
     if isinstance(value, str):
-        if len(value) > _MAX_FIELD_CHARS:
-            return value[:_MAX_FIELD_CHARS] + f"… [{len(value) - _MAX_FIELD_CHARS} more characters cut]"
+        if len(value) > limit:
+            return value[:limit] + f"… [{len(value) - limit} more characters cut]"
         return value
     if isinstance(value, dict):
-        return {key: _cut_long_strings(item) for key, item in value.items()}
+        return {key: _cut_long_strings(item, limit) for key, item in value.items()}
     if isinstance(value, list):
-        return [_cut_long_strings(item) for item in value]
+        return [_cut_long_strings(item, limit) for item in value]
     return value
