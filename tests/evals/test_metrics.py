@@ -122,3 +122,15 @@ def test_mcnemar_chi_square_by_hand() -> None:
     assert (result.b, result.c, result.exact, result.better) == (20, 6, False, "a")
     assert result.statistic == pytest.approx(6.5)
     assert result.p_value == pytest.approx(0.010787, abs=1e-5)
+
+
+def test_expected_calibration_error() -> None:
+    """Perfect (1.0 confident and right), all wrong at full confidence, and one worked out by hand."""
+    assert metrics.expected_calibration_error([1.0, 1.0], [True, True]) == 0.0
+    assert metrics.expected_calibration_error([1.0, 1.0], [False, False]) == 1.0
+    # bin 0.9: 2 decisions, accuracy 0.5 -> |0.5-0.9| = 0.4; bin 0.5: 2 decisions, accuracy 1 -> 0.5
+    assert metrics.expected_calibration_error([0.9, 0.9, 0.5, 0.5], [True, False, True, True]) == pytest.approx(0.45)
+    table = metrics.reliability_table([0.9, 0.9, 0.5, 0.5], [True, False, True, True])
+    assert table["n"].tolist() == [2, 2] and table["accuracy"].tolist() == [1.0, 0.5]
+    with pytest.raises(UserError):
+        metrics.expected_calibration_error([0.5], [True, False])

@@ -50,3 +50,12 @@ def test_api_key_is_hidden_in_repr(monkeypatch):
     settings = Settings(_env_file=None)
     assert "sk-secret-value" not in repr(settings)
     assert settings.llm_api_key.get_secret_value() == "sk-secret-value"
+
+
+def test_example_pool_is_a_comma_separated_list_and_round_trips_through_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("SDR_ROUTER_EXAMPLE_POOL", f"{tmp_path}/a.jsonl, {tmp_path}/b.jsonl")
+    settings = Settings(_env_file=None)
+    assert settings.router_example_pool == (tmp_path / "a.jsonl", tmp_path / "b.jsonl")
+    for name, value in settings.to_env().items():
+        monkeypatch.setenv(name, value)
+    assert Settings(_env_file=None).router_example_pool == settings.router_example_pool

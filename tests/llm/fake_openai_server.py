@@ -28,6 +28,8 @@ class Reply:
     delay_s: float = 0.0
     body: dict | None = None
     """Raw JSON body to send instead of a chat completion (for error bodies)."""
+    logprobs: list[tuple[str, float]] | None = None
+    """Per-token (token, logprob) to return in the OpenAI `logprobs.content` shape."""
 
 
 @dataclass
@@ -58,7 +60,11 @@ class FakeHandler(BaseHTTPRequestHandler):
                 "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),
                 "model": self.endpoint.requests[-1].get("model", "fake"),
                 "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": reply.content}}],
+                             "message": {"role": "assistant", "content": reply.content},
+                             **({"logprobs": {"content": [
+                                 {"token": token, "logprob": logprob, "bytes": None,
+                                  "top_logprobs": [{"token": token, "logprob": logprob, "bytes": None}]}
+                                 for token, logprob in reply.logprobs]}} if reply.logprobs else {})}],
                 "usage": {"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens,
                           "total_tokens": reply.prompt_tokens + reply.completion_tokens},
             }

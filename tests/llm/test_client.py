@@ -202,3 +202,35 @@ def test_concurrent_achat_calls(fake_endpoint, make_test_client) -> None:
     results = asyncio.run(many())
     assert len(results) == 8 and len(fake_endpoint.requests) == 8
     assert len(client.cache) == 8
+
+
+CHOICE = {"type": "string", "enum": ["none", "send_email"]}
+
+
+def test_a_choice_of_names_is_a_grammar_for_our_llama_server_and_log_probabilities_come_back(
+        fake_endpoint, hosted_settings, make_test_client) -> None:
+    """llama-server would wrap a non-object JSON answer in a code fence; a grammar costs only the name."""
+    local = hosted_settings.model_copy(update={"llm_provider": "local"})
+    fake_endpoint.script(Reply(content='"none"', logprobs=[('"', -0.01), ("none", -0.2), ('"', 0.0)]))
+    result = make_test_client(local).chat(MESSAGES, schema=CHOICE, max_tokens=8, top_logprobs=3)
+    sent = fake_endpoint.requests[0]
+    assert sent["grammar"] == 'root ::= "\\"none\\"" | "\\"send_email\\""' and "response_format" not in sent
+    assert (sent["logprobs"], sent["top_logprobs"]) == (True, 3)
+    assert result.parsed == "none" and [t.token for t in result.logprobs] == ['"', "none", '"']
+    assert result.logprobs[1].logprob == pytest.approx(-0.2) and result.logprobs[1].top == (("none", -0.2),)
+
+
+def test_a_hosted_api_gets_the_choice_as_an_object_and_the_answer_is_unwrapped(fake_endpoint, make_test_client) -> None:
+    fake_endpoint.script(Reply(content='{"answer": "send_email"}'))
+    result = make_test_client().chat(MESSAGES, schema=CHOICE)
+    wrapped = fake_endpoint.requests[0]["response_format"]["json_schema"]["schema"]
+    assert wrapped["properties"]["answer"] == CHOICE and "grammar" not in fake_endpoint.requests[0]
+    assert result.content == '"send_email"' and result.parsed == "send_email"
+
+
+def test_log_probabilities_survive_the_cache(fake_endpoint, make_test_client) -> None:
+    fake_endpoint.script(Reply(content='{"agent": "none"}', logprobs=[("{", -0.1), ("none", -0.5)]))
+    client = make_test_client(cached=True)
+    first = client.chat(MESSAGES, schema=SCHEMA, top_logprobs=2)
+    second = client.chat(MESSAGES, schema=SCHEMA, top_logprobs=2)
+    assert second.cached and second.logprobs == first.logprobs and len(fake_endpoint.requests) == 1

@@ -91,7 +91,7 @@ def routing_stack(tmp_path_factory: pytest.TempPathFactory, llm_server_qwen: Set
             "llm_model": llm_server_qwen.llm_model, "llm_provider": "local", "llm_base_url": None,
             "llm_timeout_s": 600.0, "website_fetch": False,
             "smtp_port": free_port(), "agents_port": free_port(), "intake_port": free_port(),
-            "router_policy": "contract", "max_hops": 8, "flink_checkpoint_interval_ms": 2000,
+            "max_hops": 8, "flink_checkpoint_interval_ms": 2000,
         })
         router = settings.model_copy(update={"agents_port": free_port()})
         specs = [smtp.process_spec(settings), agents_service.process_spec(settings),

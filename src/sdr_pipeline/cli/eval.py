@@ -79,10 +79,12 @@ def _class_table(result: EvalResult) -> Table:
 def run(
     dataset: Path = typer.Option(..., "--dataset", "-d", help="A labelled JSONL dataset file (any path)."),
     prompt: str = typer.Option("router", help="Prompt name: a folder under prompts/."),
-    version: str = typer.Option("latest", help="Prompt file version (v1, v2, latest) or an MLflow alias (production)."),
+    version: str | None = typer.Option(None, help="Prompt file version (v1, v6, latest) or an MLflow alias "
+                                       "(production); default SDR_ROUTER_PROMPT_VERSION, what the job runs."),
     model: str | None = typer.Option(None, help="Model name; default SDR_LLM_MODEL."),
     provider: str | None = typer.Option(None, help="local or openai; default SDR_LLM_PROVIDER."),
-    policy: str = typer.Option("contract", help="Routing policy: llm or contract."),
+    policy: str | None = typer.Option(None, help="Routing policy: llm, contract, strict or cascade; default "
+                                      "SDR_ROUTER_POLICY, what the job runs."),
     split: str = typer.Option("all", help="dev, test, or all (files without splits need all)."),
     limit: int | None = typer.Option(None, help="Evaluate a seeded random sample of this many examples."),
     seed: int = typer.Option(0, help="Seed of that sample."),
@@ -98,7 +100,8 @@ def run(
     _quiet_decisions()
     settings = Settings()
     spec = EvalSpec(dataset=dataset, split=None if split == "all" else split, limit=limit, seed=seed, prompt=prompt,
-                    version=version, policy=policy, provider=provider, model=model, concurrency=concurrency)
+                    version=version or settings.router_prompt_version, policy=policy or settings.router_policy,
+                    provider=provider, model=model, concurrency=concurrency)
     with _progress() as progress:
         task = progress.add_task(f"routing {dataset.name}", total=None)
 

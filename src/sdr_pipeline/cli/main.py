@@ -58,6 +58,8 @@ def _register_groups() -> None:
     from sdr_pipeline.cli import prompts
     app.add_typer(eval_cli.app, name="eval", help="Evaluate routing prompts on datasets; sweep versions × models × policies.")
     app.add_typer(prompts.app, name="prompts", help="Mirror prompts into the MLflow Prompt Registry; gate and promote.")
+    from sdr_pipeline.cli import review
+    app.add_typer(review.app, name="review", help="Decisions too unsure to act on: list them, resolve them.")
 
 
 _register_groups()

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from sdr_pipeline.router import list_prompts
+from sdr_pipeline.router import list_prompts, load_knowledge
 from sdr_pipeline.settings import Settings
 
 if TYPE_CHECKING:  # the lab and mlflow load only when a prompts command runs
@@ -31,7 +31,8 @@ def register(name: str = typer.Option("router", help="Prompt name: a folder unde
 
     settings = Settings()
     prompts = list_prompts(name, prompts_dir=settings.prompts_dir)
-    outcomes = PromptRegistry(settings.tracking_uri).sync(prompts)
+    pool, _ = load_knowledge(settings, policy="llm", prompts=prompts)
+    outcomes = PromptRegistry(settings.tracking_uri).sync(prompts, pool_hash=pool.hash if pool else None)
     table = Table(title=f"prompt '{name}' in {settings.tracking_uri}")
     for column in ("file", "registry version", "status", "template hash"):
         table.add_column(column)
@@ -95,7 +96,7 @@ def _render(outcome: PromotionOutcome) -> None:
 def promote(
     name: str = typer.Argument(..., help="Prompt name, e.g. router."),
     version: str = typer.Argument(..., help="Candidate file version, e.g. v3."),
-    dataset: Path = typer.Option(Path("datasets/routing_v1.jsonl"), help="Labelled dataset holding the test split."),
+    dataset: Path = typer.Option(Path("datasets/field_v1.jsonl"), help="Labelled dataset holding the test split (default: the hand-written field set)."),
     split: str = typer.Option("test", help="Split both versions are evaluated on."),
     limit: int | None = typer.Option(None, help="A seeded sample of the split (a real promotion uses all of it)."),
     seed: int = typer.Option(0, help="Seed of that sample."),

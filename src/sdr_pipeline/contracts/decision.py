@@ -35,8 +35,9 @@ RoutingPolicy = Literal["llm", "contract", "strict", "cascade"]
 `strict` dead-letters an off-contract message instead; `cascade` lets a calibrated classifier answer
 what it is sure of, the model the rest, and sends what neither is sure of to review."""
 
-DecidedBy = Literal["contract", "classifier", "model"]
-"""What made the decision: the terminal contract alone, the cascade's classifier, or the model."""
+DecidedBy = Literal["contract", "classifier", "model", "review"]
+"""What made the decision: the terminal contract alone, the cascade's classifier, the model, or a person
+(a signed review verdict)."""
 
 DeadLetterStage = Literal["validation", "routing", "dispatch", "control"]
 """Where the message stopped: envelope check, router, agent call, or a bad control message."""

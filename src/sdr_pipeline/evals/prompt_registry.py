@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 PRODUCTION_ALIAS = "production"
 FILE_VERSION_TAG = "file_version"
 HASH_TAG = "template_hash"
+POOL_TAG = "example_pool_sha256"
+"""Tag of a version that shows retrieved examples: the pool they come from."""
 
 
 @dataclass(frozen=True)
@@ -96,19 +98,25 @@ class PromptRegistry:
                 break
         return sorted(found, key=lambda version: version.registry_version)
 
-    def sync(self, prompts: Sequence[RouterPrompt]) -> list[SyncOutcome]:
-        """Register every file whose (version, hash) is not in the registry yet; idempotent."""
+    def sync(self, prompts: Sequence[RouterPrompt], *, pool_hash: str | None = None) -> list[SyncOutcome]:
+        """Register every file whose (version, hash) is not in the registry yet; idempotent.
+
+        A version that shows retrieved examples is pinned by its template hash *and* `pool_hash`
+        (the example pool's sha256, a tag of the registry version): a new pool is a new version.
+        """
         outcomes = []
         for prompt in prompts:
+            pool = pool_hash if prompt.uses_examples else None
             existing = [v for v in self.versions(prompt.name) if v.file_version == prompt.version]
-            same = [v for v in existing if v.template_hash == prompt.hash]
+            same = [v for v in existing if v.template_hash == prompt.hash and dict(v.tags).get(POOL_TAG) == pool]
             if same:
                 outcomes.append(SyncOutcome(prompt.version, same[-1].registry_version, "unchanged", prompt.hash))
                 continue
             registered = self._client.register_prompt(
                 prompt.name, prompt.chat_template(), commit_message=prompt.description,
                 tags={FILE_VERSION_TAG: prompt.version, HASH_TAG: prompt.hash, "date": prompt.date,
-                      "variables": ",".join(prompt.variables), "source": str(prompt.path or "")},
+                      "variables": ",".join(prompt.variables), "source": str(prompt.path or ""),
+                      "answer": prompt.answer, **({POOL_TAG: pool} if pool else {})},
             )
             status: Literal["registered", "changed"] = "changed" if existing else "registered"
             logger.info("prompt %s %s -> registry version %s (%s, hash %s)", prompt.name, prompt.version,

@@ -35,6 +35,7 @@ from sdr_pipeline.contracts.topics import (
     ROUTING_DECISIONS,
     WORKFLOW_EVENTS,
 )
+from sdr_pipeline.exceptions import UserError
 from sdr_pipeline.infra.process import ProcessSpec, read_pid
 from sdr_pipeline.orchestrator.flink_env import make_env
 from sdr_pipeline.orchestrator.steps import (
@@ -49,7 +50,7 @@ from sdr_pipeline.orchestrator.steps import (
     RouteStep,
 )
 from sdr_pipeline.registry import load_registry
-from sdr_pipeline.router import list_prompts, load_knowledge, load_prompt
+from sdr_pipeline.router import list_prompts, load_prompt
 from sdr_pipeline.settings import Settings
 
 __all__ = ["build_job", "checkpoint_dir", "latest_checkpoint", "main", "process_spec", "ready_file"]
@@ -103,6 +104,11 @@ def _flink_functions():
             self.step = step
             self.settings = settings
             self._llm = None
+
+        def open(self, runtime_context):
+            # the example pool and the cascade's classifier are learnt here, in the worker, rather
+            # than shipped inside the job graph (tens of MB once fitted)
+            self.step = self.step.with_knowledge(self.settings)
 
         async def async_invoke(self, value):
             if self._llm is None:
@@ -168,9 +174,14 @@ def build_job(env, settings: Settings, *, group_id: str = "sdr-router") -> None:
     prompts = {(p.name, p.version): p for p in list_prompts(settings.router_prompt, prompts_dir=settings.prompts_dir)}
     start_prompt = load_prompt(settings.router_prompt, settings.router_prompt_version, prompts_dir=settings.prompts_dir)
     limits = Limits(settings.max_hops, settings.budget_tokens_per_lead, settings.budget_usd_per_lead)
-    gate = Gate(prompts, settings.router_prompt, start_prompt.version, limits)
-    pool, cascade = load_knowledge(settings, policy=settings.router_policy, prompts=list(prompts.values()))
-    route = RouteStep(prompts, registry, settings.router_policy, settings.router_answer_attempts, pool, cascade)
+    gate = Gate(prompts, settings.router_prompt, start_prompt.version, limits,
+                review_secret=settings.review_secret.get_secret_value(), policy=settings.router_policy)
+    route = RouteStep(prompts, registry, settings.router_policy, settings.router_answer_attempts)
+    if route.needs_knowledge:  # learnt in each worker (RouteFunction.open); fail here if the files are missing
+        missing = [str(path) for path in settings.router_example_pool if not Path(path).is_file()]
+        if missing:
+            raise UserError(f"the router's example pool is missing: {', '.join(missing)}",
+                            fix="run from the checkout, or set SDR_ROUTER_EXAMPLE_POOL to dataset files with a dev split")
     dispatcher = Dispatcher(registry, settings.agents_url)
     prompt_state, GateFunction, RouteFunction, LedgerFunction, DispatchFunction = _flink_functions()
     row = Types.TUPLE([Types.STRING(), Types.STRING(), Types.STRING()])

@@ -18,18 +18,27 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import httpx
+from pydantic import ValidationError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from sdr_pipeline.contracts.decision import ControlMessage, DeadLetter, RoutingPolicy, parse_control_message
+from sdr_pipeline.contracts.decision import (
+    ControlMessage,
+    DeadLetter,
+    RoutingDecision,
+    RoutingPolicy,
+    parse_control_message,
+)
+from sdr_pipeline.contracts.review import REVIEW_FIELD, ReviewVerdict
 from sdr_pipeline.contracts.envelope import Envelope, parse_envelope
 from sdr_pipeline.contracts.topics import DEAD_LETTERS, NEEDS_REVIEW, ROUTING_DECISIONS, WORKFLOW_EVENTS
 from sdr_pipeline.contracts.workflow import DispatchTask, RouteTask, WorkflowEvent
 from sdr_pipeline.exceptions import AgentCallError, ContractError, SdrPipelineError
 from sdr_pipeline.registry import NONE_AGENT, AgentRegistry
-from sdr_pipeline.router import Cascade, ExamplePool, RouterPrompt, adecide
+from sdr_pipeline.router import Cascade, ExamplePool, RouterPrompt, adecide, load_knowledge
+from sdr_pipeline.settings import Settings
 
 __all__ = [
     "DECIDED",
@@ -114,12 +123,19 @@ class Gate:
     prompt_name: str
     default_version: str
     limits: Limits
+    review_secret: str = ""
+    """Key of reviewers' verdicts: a message carrying a verdict signed with it is decided by that person."""
+    policy: RoutingPolicy = "cascade"
+    """Recorded on a reviewer's decision: the policy that sent the message to review."""
 
     def on_message(self, raw: str, live_version: str | None) -> list[Output]:
         try:
             envelope = parse_envelope(raw)
         except ContractError as error:
             return [_dead(raw, error, stage="validation")]
+        verdict = (envelope.model_extra or {}).get(REVIEW_FIELD)
+        if verdict is not None:
+            return self._reviewed(envelope, verdict, raw, live_version or self.default_version)
         if envelope.hop >= self.limits.max_hops:
             return [_event(WorkflowEvent(
                 kind="limit", lead_id=envelope.lead_id, message_id=envelope.message_id, limit="hops",
@@ -129,6 +145,30 @@ class Gate:
         task = RouteTask(envelope=envelope, prompt_name=self.prompt_name,
                          prompt_version=live_version or self.default_version, raw_value=raw)
         return [Output(ROUTE, envelope.lead_id, task.model_dump_json())]
+
+    def _reviewed(self, envelope: Envelope, verdict: object, raw: str, version: str) -> list[Output]:
+        """A person's verdict goes straight to the ledger as the decision, if its signature holds."""
+        try:
+            review = ReviewVerdict.model_validate(verdict)
+        except ValidationError as error:
+            problem = ContractError(REVIEW_FIELD, error.errors()[0]["msg"], message_id=envelope.message_id,
+                                    lead_id=envelope.lead_id)
+            return [_dead(raw, problem, stage="validation")]
+        if not review.valid_for(envelope.message_id, self.review_secret):
+            problem = ContractError(REVIEW_FIELD, "the review verdict's signature is not valid (or SDR_REVIEW_SECRET "
+                                    "is not set): nothing on the topic may choose an agent", field="signature",
+                                    message_id=envelope.message_id, lead_id=envelope.lead_id)
+            return [_dead(raw, problem, stage="validation")]
+        prompt = self.prompts[(self.prompt_name, version)]
+        decision = RoutingDecision(
+            message_id=envelope.message_id, lead_id=envelope.lead_id, hop=envelope.hop, agent=review.agent,
+            confidence=1.0, reason=f"review: {review.reviewer} chose {review.agent}" + (f" ({review.note})" if
+                                                                                        review.note else ""),
+            policy=self.policy, prompt_name=prompt.name, prompt_version=prompt.version, prompt_hash=prompt.hash,
+            candidates=[review.agent], llm_called=False, latency_s=0.0, decided_by="review")
+        original = Envelope.model_validate({k: v for k, v in envelope.model_dump().items() if k != REVIEW_FIELD})
+        task = DispatchTask(envelope=original, decision=decision, raw_value=raw)
+        return [Output(DECIDED, envelope.lead_id, task.model_dump_json())]
 
     def on_control(self, raw: str) -> tuple[ControlMessage | None, list[Output]]:
         """A control message switches the version if the job knows it; otherwise it is dead-lettered."""
@@ -160,6 +200,18 @@ class RouteStep:
     """Labelled examples for prompts that show the nearest ones."""
     cascade: Cascade | None = None
     """The classifier and thresholds of the `cascade` policy."""
+
+    @property
+    def needs_knowledge(self) -> bool:
+        """Whether a prompt shows retrieved examples or the policy is `cascade` (both learn from the pool)."""
+        return self.policy == "cascade" or any(prompt.uses_examples for prompt in self.prompts.values())
+
+    def with_knowledge(self, settings: Settings) -> RouteStep:
+        """This step with the example pool and cascade the settings describe (a no-op when none is needed)."""
+        if not self.needs_knowledge:
+            return self
+        pool, cascade = load_knowledge(settings, policy=self.policy, prompts=list(self.prompts.values()))
+        return replace(self, pool=pool, cascade=cascade)
 
     async def run(self, task_json: str, llm: object) -> list[Output]:
         task = RouteTask.model_validate_json(task_json)

@@ -99,7 +99,7 @@ def _vectorizer() -> FeatureUnion:
         ("words", TfidfVectorizer(token_pattern=r"[A-Za-z_][A-Za-z0-9_]+", ngram_range=(1, 2), min_df=1,
                                   sublinear_tf=True, lowercase=True)),
         ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), min_df=2, sublinear_tf=True,
-                                  max_features=60_000)),
+                                  max_features=30_000)),
     ])
 
 
@@ -112,9 +112,9 @@ class ExamplePool:
                             "with a dev split (e.g. datasets/field_v1.jsonl)")
         self.examples = tuple(examples)
         self.source = source
-        self._texts = [message_text(example.envelope) for example in self.examples]
-        self._vectorizer = _vectorizer().fit(self._texts)
-        self._matrix = self._vectorizer.transform(self._texts)
+        texts = [message_text(example.envelope) for example in self.examples]
+        self._vectorizer = _vectorizer().fit(texts)
+        self._matrix = self._vectorizer.transform(texts)
 
     @cached_property
     def hash(self) -> str:
@@ -154,7 +154,7 @@ class RouteClassifier:
         self._vectorizer = pool._vectorizer
         smallest = min(labels.count(label) for label in set(labels))
         base = LogisticRegression(C=8.0, max_iter=2000, class_weight="balanced")
-        folds = max(2, min(5, smallest))
+        folds = max(2, min(3, smallest))
         self._model = CalibratedClassifierCV(base, method="sigmoid", cv=folds).fit(pool._matrix, labels)
         self.labels: tuple[str, ...] = tuple(str(label) for label in self._model.classes_)
 
