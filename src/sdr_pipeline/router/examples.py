@@ -99,7 +99,7 @@ def _vectorizer() -> FeatureUnion:
         ("words", TfidfVectorizer(token_pattern=r"[A-Za-z_][A-Za-z0-9_]+", ngram_range=(1, 2), min_df=1,
                                   sublinear_tf=True, lowercase=True)),
         ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), min_df=2, sublinear_tf=True,
-                                  max_features=30_000)),
+                                  max_features=60_000)),
     ])
 
 
@@ -154,7 +154,7 @@ class RouteClassifier:
         self._vectorizer = pool._vectorizer
         smallest = min(labels.count(label) for label in set(labels))
         base = LogisticRegression(C=8.0, max_iter=2000, class_weight="balanced")
-        folds = max(2, min(3, smallest))
+        folds = max(2, min(5, smallest))
         self._model = CalibratedClassifierCV(base, method="sigmoid", cv=folds).fit(pool._matrix, labels)
         self.labels: tuple[str, ...] = tuple(str(label) for label in self._model.classes_)
 
