@@ -15,6 +15,8 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from sdr_pipeline.evals.metrics import expected_calibration_error, reliability_table
+
 if TYPE_CHECKING:
     from sdr_pipeline.evals.runner import EvalResult
 
@@ -24,8 +26,10 @@ __all__ = [
     "cost_accuracy_figure",
     "journey_figure",
     "latency_figure",
+    "pareto_figure",
     "promotion_figure",
     "recall_figure",
+    "reliability_figure",
     "save_png",
 ]
 
@@ -178,4 +182,55 @@ def journey_figure(steps: pd.DataFrame) -> Figure:
     axis.set_xlabel("minutes since the lead's first decision")
     axis.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
     axis.set_title("lead journeys: one routing decision per dot")
+    return figure
+
+
+def pareto_figure(board: pd.DataFrame) -> Figure:
+    """Accuracy against the median latency of a model decision, with the Pareto front drawn through the
+    points no other point beats on both (runs that asked no model are placed at their overall latency)."""
+    latency = board["model_latency_p50_s"].fillna(board["latency_p50_s"]).fillna(0.0) if "model_latency_p50_s" in board \
+        else board["latency_p50_s"].fillna(0.0)
+    figure = _figure(7.5, 4.8)
+    axis = figure.add_subplot()
+    axis.scatter(latency, board["accuracy"], s=40, zorder=3)
+    for label, x, y in zip(_labels(board), latency, board["accuracy"], strict=True):
+        axis.annotate(label, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    order = np.argsort(latency.to_numpy(), kind="stable")
+    front_x, front_y, best = [], [], -1.0
+    for index in order:
+        if board["accuracy"].iloc[index] > best:
+            best = float(board["accuracy"].iloc[index])
+            front_x.append(float(latency.iloc[index]))
+            front_y.append(best)
+    axis.step(front_x, front_y, where="post", color="tab:red", alpha=0.7, label="Pareto front")
+    axis.set_xlabel("median seconds per model decision (cache misses)")
+    axis.set_ylabel("accuracy")
+    axis.grid(alpha=0.3)
+    axis.legend(loc="lower right")
+    axis.set_title("accuracy against latency")
+    return figure
+
+
+def reliability_figure(result: EvalResult, *, bins: int = 10) -> Figure:
+    """The reliability diagram: accuracy per confidence bin against the diagonal, with the ECE in the title."""
+    valid = [prediction for prediction in result.predictions if prediction.valid and prediction.confidence is not None]
+    confidences = [prediction.confidence or 0.0 for prediction in valid]
+    correct = [prediction.correct for prediction in valid]
+    table = reliability_table(confidences, correct, bins=bins)
+    figure = _figure(5.5, 5.0)
+    axis = figure.add_subplot()
+    axis.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
+    axis.bar((table["low"] + table["high"]) / 2, table["accuracy"], width=1 / bins * 0.9, alpha=0.7,
+             label="accuracy in the bin")
+    axis.plot(table["confidence"], table["accuracy"], marker="o", color="tab:red", label="mean confidence")
+    for _, row in table.iterrows():
+        axis.annotate(str(int(row["n"])), ((row["low"] + row["high"]) / 2, row["accuracy"]), ha="center",
+                      textcoords="offset points", xytext=(0, 3), fontsize=7)
+    ece = expected_calibration_error(confidences, correct, bins=bins) if valid else float("nan")
+    axis.set_xlim(0, 1)
+    axis.set_ylim(0, 1.05)
+    axis.set_xlabel("confidence")
+    axis.set_ylabel("accuracy")
+    axis.legend(loc="upper left", fontsize=8)
+    axis.set_title(f"{result.prompt_version} · {result.policy}: expected calibration error {ece:.3f}")
     return figure

@@ -17,6 +17,7 @@ cache reports the same cost per 1,000 messages as the first run.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -259,7 +260,7 @@ class EvalResult:
         rows = []
         for prediction in self.predictions:
             row = asdict(prediction)
-            row["tags"] = " ".join(prediction.tags)
+            row["tags"] = json.dumps(list(prediction.tags), ensure_ascii=False)  # tags are free strings
             row["correct"] = prediction.correct
             rows.append(row)
         return pd.DataFrame(rows)

@@ -168,7 +168,9 @@ def _predictions_from_csv(path: Path) -> tuple[Prediction, ...]:
             prompt_tokens=int(row["prompt_tokens"]), completion_tokens=int(row["completion_tokens"]),
             cost_usd=float(row["cost_usd"]), cached=row["cached"] == "True", llm_calls=int(row["llm_calls"]),
             confidence=float(row["confidence"]) if row["confidence"] else None, reason=row["reason"],
-            tags=tuple(row["tags"].split()),
+            tags=tuple(json.loads(row["tags"])) if row["tags"].startswith("[") else tuple(row["tags"].split()),
+            decided_by=row.get("decided_by", ""), off_contract=row.get("off_contract") == "True",
+            needs_review=row.get("needs_review") == "True",
         ))
     return tuple(predictions)
 
@@ -192,7 +194,9 @@ def load_stored_eval(run_id: str, *, tracking_uri: str) -> StoredEval:
 
 
 _BOARD_METRICS = ("accuracy", "accuracy_ci_low", "accuracy_ci_high", "macro_f1", "invalid_rate", "latency_p50_s",
-                  "latency_p95_s", "tokens_per_message", "cost_per_1k_messages", "llm_call_rate", "cached_rate",
+                  "latency_p95_s", "model_latency_p50_s", "model_latency_p95_s",
+                  "completion_tokens_per_model_decision", "off_contract_rate", "review_rate", "calibration_error",
+                  "precision_none", "tokens_per_message", "cost_per_1k_messages", "llm_call_rate", "cached_rate",
                   "wall_s", "n")
 _BOARD_PARAMS = ("prompt_name", "prompt_version", "policy", "model", "provider", "dataset_name", "dataset_sha256",
                  "split", "limit", "seed", "prompt_hash")
