@@ -12,29 +12,11 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from sdr_pipeline.contracts.dataset import (
-    ROUTING_LABELS,
-    SPLITS,
-    Example,
-    RoutingLabel,
-    Split,
-    dataset_sha256,
-    load_dataset,
-)
+from sdr_pipeline.contracts import dataset as _line_format
+from sdr_pipeline.contracts.dataset import *  # noqa: F403  (the line format, re-exported for the lab)
+from sdr_pipeline.contracts.dataset import ROUTING_LABELS, SPLITS, Example, dataset_sha256
 
-__all__ = [
-    "ROUTING_LABELS",
-    "SPLITS",
-    "Example",
-    "RoutingLabel",
-    "Split",
-    "count_table",
-    "dataset_sha256",
-    "dump_example",
-    "load_dataset",
-    "to_frame",
-    "write_dataset",
-]
+__all__ = [*_line_format.__all__, "count_table", "dump_example", "to_frame", "write_dataset"]
 
 
 def dump_example(example: Example) -> str:
