@@ -69,8 +69,8 @@ def test_eval_run_prints_json_metrics(llm_server_smol: Settings, tiny_dataset: P
 @pytest.mark.mlflow
 def test_a_small_smollm2_sweep_logs_every_metric_and_artifact(smol_lab: Settings, tmp_path: Path) -> None:
     sweep = {
-        "name": "smol-test", "versions": ["v1", "v3"], "models": [smol_lab.llm_model], "policies": ["contract"],
-        "datasets": [str(REPO_ROOT / "datasets" / "routing_v1.jsonl")], "split": "test", "limit": 20, "seed": 1,
+        "name": "smol-test", "versions": ["v1", "v6"], "models": [smol_lab.llm_model], "policies": ["contract"],
+        "datasets": [str(REPO_ROOT / "datasets" / "routing_v1.jsonl")], "split": "test", "limit": 10, "seed": 1,
         "concurrency": 2, "parallel": 2, "use_cache": False, "experiment": "sweep-test",
         "output_dir": str(tmp_path / "output"),
     }
@@ -82,18 +82,18 @@ def test_a_small_smollm2_sweep_logs_every_metric_and_artifact(smol_lab: Settings
     assert "sweep smol-test: 2 runs" in result.output
 
     runs = find_eval_runs(smol_lab.tracking_uri, experiment="sweep-test", tags={"sdr.sweep": "smol-test"})
-    assert sorted(run.data.params["prompt_version"] for run in runs) == ["v1", "v3"]
+    assert sorted(run.data.params["prompt_version"] for run in runs) == ["v1", "v6"]
     client = mlflow_client(smol_lab.tracking_uri)
     for run in runs:
         params, metrics = run.data.params, run.data.metrics
-        assert params["model"] == smol_lab.llm_model and params["limit"] == "20" and params["examples"] == "20"
+        assert params["model"] == smol_lab.llm_model and params["limit"] == "10" and params["examples"] == "10"
         assert len(params["dataset_sha256"]) == 64 and len(params["prompt_hash"]) == 64
         assert {"accuracy", "accuracy_ci_low", "accuracy_ci_high", "macro_f1", "invalid_rate", "latency_p50_s",
                 "latency_p95_s", "tokens_per_message", "total_tokens", "cost_per_1k_messages"} <= set(metrics)
         labels_in_slice = {key.removeprefix("support_") for key in metrics if key.startswith("support_")}
         assert labels_in_slice and all(f"recall_{label}" in metrics and f"precision_{label}" in metrics
                                        for label in labels_in_slice)
-        assert metrics["n"] == 20 and metrics["latency_p50_s"] > 0
+        assert metrics["n"] == 10 and metrics["latency_p50_s"] > 0
         artifacts = {item.path for item in client.list_artifacts(run.info.run_id)}
         assert {"predictions.csv", "confusion_matrix.png", "record.json", "notebook"} <= artifacts
         notebook = [item.path for item in client.list_artifacts(run.info.run_id, "notebook")]
