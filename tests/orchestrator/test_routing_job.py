@@ -1,7 +1,7 @@
 """The routing job end to end: real broker, real Flink job, the agents service, a local model, SMTP.
 
-The agents write with the default local model (Qwen2.5-Coder-1.5B); the job runs the
-`contract` policy, so each raw lead's path follows the input contracts. Every test uses its
+The agents write with the default local model (Qwen2.5-Coder-1.5B); the job runs the default
+routing configuration (the cascade with prompt v6), as `make demo` does. Every test uses its
 own lead, so the tests share one stack.
 """
 

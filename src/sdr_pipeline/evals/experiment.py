@@ -186,7 +186,7 @@ def lab_settings(root: Path, *, tracking_uri: str | None = None, llm_base_url: s
     values that differ from the environment's as notebook parameters.
     """
     overrides: dict[str, Any] = {"prompts_dir": root / "prompts"}
-    pool = Settings().router_example_pool
+    pool = Settings.model_fields["router_example_pool"].default  # the checkout's files, wherever the kernel runs
     overrides["router_example_pool"] = tuple(path if path.is_absolute() else root / path for path in pool)
     if tracking_uri:
         overrides["mlflow_tracking_uri"] = tracking_uri

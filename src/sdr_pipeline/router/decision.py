@@ -262,7 +262,7 @@ def _decision_steps(
             raw_output=spent.raw_outputs[-1] if spent.raw_outputs else None,
             decided_by=decided_by, off_contract=narrowed.off_contract, contract_errors=narrowed.errors,
             scores=scores or {}, needs_review=needs_review,
-            pool_hash=pool.hash if pool is not None and (prompt.uses_examples or decided_by == "classifier") else None,
+            pool_hash=pool.hash if pool is not None and decided_by != "contract" else None,
         )
         logger.info(
             "routed message_id=%s lead_id=%s hop=%s agent=%s policy=%s decided_by=%s confidence=%.2f "
