@@ -146,7 +146,8 @@ class Settings(BaseSettings):
     """`llm` asks the model among every agent; `contract` narrows by input contracts first (an off-contract
     message is asked among every agent and flagged); `strict` dead-letters off-contract messages; `cascade`
     lets the classifier answer what it is sure of, the model the rest, and sends the unsure to review."""
-    router_example_pool: Annotated[tuple[Path, ...], NoDecode] = (Path("datasets/field_v1.jsonl"), Path("datasets/routing_v1.jsonl"))
+    router_example_pool: Annotated[tuple[Path, ...], NoDecode] = (
+        Path("datasets/field_v1.jsonl"), Path("datasets/field_dev_v1.jsonl"), Path("datasets/routing_v1.jsonl"))
     """Dataset files whose dev split is the router's example pool: retrieved few-shot examples and the
     cascade's classifier learn from it (comma-separated in SDR_ROUTER_EXAMPLE_POOL)."""
     @field_validator("router_example_pool", mode="before")
@@ -179,6 +180,70 @@ class Settings(BaseSettings):
     """In-flight agent calls of the async dispatch operator."""
     dispatch_timeout_s: float = 120.0
     """Timeout of one agent call, unless the registry sets its own."""
+
+    # --- intake: the bridge and idempotent submissions ---------------------------------
+    intake_bridge_poll_s: float = Field(default=1.0, gt=0)
+    """How long one bridge poll waits for records; each poll is also the loop's heartbeat."""
+    intake_bridge_stale_s: float = Field(default=30.0, gt=0)
+    """Intake /health answers 503 once the bridge loop has shown no heartbeat for this long."""
+    intake_bridge_backoff_initial_s: float = Field(default=0.5, gt=0)
+    """First wait before the bridge retries a publish or restarts its loop; doubles on each failure."""
+    intake_bridge_backoff_max_s: float = Field(default=30.0, gt=0)
+    """Longest wait between two bridge retries or restarts."""
+    intake_bridge_publish_retry_s: float = Field(default=60.0, gt=0)
+    """How long the bridge retries one publish before it restarts its loop; the record is not committed,
+    so it is read again (keep it below Kafka's max.poll.interval of 300 s)."""
+    intake_bridge_max_record_bytes: int = Field(default=262_144, gt=0)
+    """Largest incoming_leads value the bridge parses; a larger one becomes a dead letter."""
+    intake_bridge_max_json_depth: int = Field(default=32, gt=0)
+    """Deepest JSON nesting the bridge accepts in an incoming_leads value; deeper becomes a dead letter."""
+    intake_dedup_window_s: float = Field(default=86_400.0, ge=0)
+    """One lead per e-mail address within this window: a repeat returns the lead accepted first (0: off)."""
+    intake_idempotency_ttl_s: float = Field(default=7 * 86_400.0, gt=0)
+    """How long intake remembers a form token or Idempotency-Key (and the lead it created)."""
+
+    # --- outbox: retries, liveness and opt-outs ------------------------------------------
+    outbox_max_attempts: int = Field(default=5, ge=1)
+    """Attempts at sending one e-mail before it is marked `failed` (see `sdr-pipeline agents outbox`)."""
+    outbox_retry_initial_s: float = Field(default=60.0, gt=0)
+    """Wait before an e-mail whose send failed is tried again; doubles with each further failure."""
+    outbox_retry_max_s: float = Field(default=3600.0, gt=0)
+    """Longest wait between two attempts at one e-mail."""
+    outbox_stale_after_s: float = Field(default=120.0, gt=0)
+    """Agents /health answers 503 once the scheduler (or the opt-out watcher) has shown no heartbeat for this
+    long beyond its own poll interval (outbox_poll_s for the scheduler)."""
+    email_unsubscribe_to: str | None = None
+    """Address of the `List-Unsubscribe: <mailto:…>` header on every e-mail; unset means email_from, whose
+    replies reach the inbound webhook, where an unsubscribe is recognised as an opt-out."""
+    email_unsubscribe_url: str | None = None
+    """One-click unsubscribe endpoint (RFC 8058, https): when set, every e-mail also lists
+    `<url>?id=<its Message-ID>` and carries `List-Unsubscribe-Post`; the page behind it must call
+    `Outbox.unsubscribe_message(id)`."""
+
+    @field_validator("email_unsubscribe_url")
+    @classmethod
+    def _unsubscribe_url_is_https(cls, value: str | None) -> str | None:
+        if value and not value.lower().startswith("https://"):
+            raise ValueError("must be an https:// URL (RFC 8058 one-click unsubscribe requires HTTPS), "
+                             "or leave SDR_EMAIL_UNSUBSCRIBE_URL unset")
+        return value or None
+
+    # --- routing job: poison pills, duplicates, restarts -------------------------------
+    job_max_record_bytes: int = Field(default=262_144, gt=0)
+    """Largest agent_messages or router_control value the job parses; a larger one becomes a dead letter.
+    Keep it under a third of the producer's max.request.size (1 MiB): a review task carries the value twice."""
+    job_max_json_depth: int = Field(default=32, gt=0)
+    """Deepest JSON nesting the job parses; deeper becomes a dead letter (deep JSON exhausts Python's stack)."""
+    job_dead_letter_max_bytes: int = Field(default=524_288, ge=16_384, le=1_000_000)
+    """Largest dead letter the job writes, below the producer's max.request.size (1 MiB); a raw value that
+    would not fit is cut, keeping its first bytes, its size and its sha256."""
+    job_dedup_ttl_s: float = Field(default=14 * 86_400.0, gt=0)
+    """How long the job remembers a message_id to drop a redelivered copy; the default is agent_messages'
+    retention, so nothing the topic can still deliver is taken twice."""
+    job_restart_initial_backoff_s: float = Field(default=1.0, gt=0)
+    """First wait before Flink restarts the failed job; doubles on each failure in a row, with no attempt cap."""
+    job_restart_max_backoff_s: float = Field(default=60.0, gt=0)
+    """Longest wait between two restarts of the job."""
 
     # --- derived -------------------------------------------------------------------
     def to_env(self) -> dict[str, str]:

@@ -137,3 +137,18 @@ def test_the_repo_gate_file_loads_and_bad_values_are_named(tmp_path: Path) -> No
     bad.write_text("recall_flor: 0.5\n")
     with pytest.raises(UserError, match="recall_flor"):
         load_gate_config(bad)
+
+
+def test_the_second_floor_fails_below_its_accuracy_and_needs_its_predictions() -> None:
+    from sdr_pipeline.evals.gate import SecondFloor
+
+    gate = GATE.model_copy(update={"second_floor": SecondFloor(dataset=Path("g.jsonl"), min_accuracy=0.9)})
+    truth = _truth()
+    candidate = _predictions(truth, truth)
+    clear = _predictions(truth, _with_errors(truth, set(range(0, 60, 8))))  # 8 of 60 wrong: 0.867
+    floor = _check(check_promotion(candidate, None, gate, second_floor=clear), "second_floor")
+    assert not floor.passed and floor.figures["accuracy"] == pytest.approx(52 / 60)
+    assert _check(check_promotion(candidate, None, gate, second_floor=candidate), "second_floor").passed
+    assert "second_floor" not in {check.name for check in check_promotion(candidate, None, GATE).checks}
+    with pytest.raises(UserError, match="second floor"):
+        check_promotion(candidate, None, gate)

@@ -100,3 +100,25 @@ def test_force_promotes_past_a_failing_gate_and_says_so(lab: tuple[Settings, str
     assert _announcements(settings, name) == ["v2"]
     tags = mlflow_client(settings.tracking_uri).get_run(outcome.decision_run_id).data.tags
     assert tags["gate.forced"] == "true" and tags["gate.passed"] == "false"
+
+
+def test_the_second_floor_evaluates_the_candidate_on_its_own_dataset(lab: tuple[Settings, str], tiny_dataset: Path,
+                                                                     tmp_path: Path) -> None:
+    from sdr_pipeline.evals.datasets import write_dataset
+    from sdr_pipeline.evals.gate import SecondFloor
+
+    settings, name = lab
+    truth = [example.expected_agent for example in load_dataset(tiny_dataset, split="test")]
+    clear = tmp_path / "clear.jsonl"
+    write_dataset(load_dataset(tiny_dataset, split="test")[:6], clear)
+    gate = GATE.model_copy(update={"second_floor": SecondFloor(dataset=clear, min_accuracy=0.9)})
+    # candidate right on the field examples, production `none` throughout; on the second dataset the candidate
+    # answers `none` too: none of its 6 right, under the floor, so a candidate better on the field set is refused
+    llm = ScriptedLLM(_answers(truth) + _answers(["none"] * len(truth)) + _answers(["none"] * 6))
+    outcome = promote(PromotionRequest(prompt=name, version="v3", dataset=tiny_dataset), settings, gate=gate, llm=llm)
+    assert llm.remaining == 0
+    assert outcome.second_floor is not None and outcome.second_floor.result.metrics.n == 6
+    assert [check.name for check in outcome.verdict.failed] == ["second_floor"] and not outcome.promoted
+    decision = mlflow_client(settings.tracking_uri).get_run(outcome.decision_run_id)
+    assert decision.data.tags["evidence.second_floor_run_id"] == outcome.second_floor.run_id
+    assert decision.data.metrics["second_floor_accuracy"] == pytest.approx(outcome.second_floor.result.metrics.accuracy)

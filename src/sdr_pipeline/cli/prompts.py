@@ -77,7 +77,7 @@ def _render(outcome: PromotionOutcome) -> None:
     for check in outcome.verdict.checks:
         table.add_row(check.name, "[green]pass[/]" if check.passed else "[bold red]FAIL[/]", check.detail)
     console.print(table)
-    for evidence in filter(None, (outcome.candidate, outcome.production)):
+    for evidence in filter(None, (outcome.candidate, outcome.production, outcome.second_floor)):
         source = "reused run" if evidence.reused else "new run"
         console.print(f"{evidence.role} {evidence.registered.file_version}: {source} {evidence.run_id}, accuracy "
                       f"{evidence.result.metrics.accuracy:.3f} on {evidence.result.metrics.n} examples")

@@ -1,7 +1,8 @@
 """The promotion gate: may a candidate prompt version replace the one in production?
 
 A pure function of two sets of predictions on the same examples and the gate values
-(`evals/gate.yaml`), so it is tested on hand-made predictions. Four checks, all must pass:
+(`evals/gate.yaml`), so it is tested on hand-made predictions. Four checks, all must pass,
+and a fifth when the gate names a second floor:
 
 - `no_regression`: paired McNemar test on per-example correctness; fails when production
   wins more discordant pairs *and* p < alpha (a significant regression). Without a
@@ -10,6 +11,8 @@ A pure function of two sets of predictions on the same examples and the gate val
 - `invalid_ceiling`: the share of examples without a valid decision stays below a ceiling.
 - `cost_ceiling`: cost per 1,000 messages stays below an absolute ceiling and, when
   production costs anything, below `max_cost_ratio` times production's cost.
+- `second_floor`: the candidate's accuracy on a second dataset (the generated test split:
+  the clear cases a prompt tuned to hard traffic must not forget) reaches `min_accuracy`.
 """
 
 from __future__ import annotations
@@ -26,7 +29,19 @@ from sdr_pipeline.evals.metrics import mcnemar
 from sdr_pipeline.evals.runner import Prediction, compute_metrics
 from sdr_pipeline.exceptions import UserError
 
-__all__ = ["GateCheck", "GateConfig", "GateVerdict", "check_promotion", "load_gate_config"]
+__all__ = ["GateCheck", "GateConfig", "GateVerdict", "SecondFloor", "check_promotion", "load_gate_config"]
+
+
+class SecondFloor(BaseModel):
+    """A second dataset the candidate alone is evaluated on, and the accuracy it must reach there."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dataset: Path
+    split: str = "test"
+    limit: int | None = Field(None, gt=0)
+    """A seeded sample of the split (seed 0); None: all of it."""
+    min_accuracy: float = Field(ge=0, le=1)
 
 
 class GateConfig(BaseModel):
@@ -46,6 +61,8 @@ class GateConfig(BaseModel):
     """Largest cost per 1,000 routed messages, in US dollars."""
     max_cost_ratio: float | None = Field(1.5, gt=0)
     """Largest candidate/production cost ratio (ignored when production costs nothing; None: no limit)."""
+    second_floor: SecondFloor | None = None
+    """Accuracy the candidate must reach on a second dataset (None: no such check)."""
 
     def floor_for(self, label: str) -> float:
         return self.recall_floors.get(label, self.recall_floor)
@@ -129,8 +146,9 @@ def _regression_check(candidate: Sequence[Prediction], production: Sequence[Pred
 
 
 def check_promotion(candidate: Sequence[Prediction], production: Sequence[Prediction] | None,
-                    config: GateConfig) -> GateVerdict:
-    """Judge a candidate against production (None when nothing is in production yet)."""
+                    config: GateConfig, *, second_floor: Sequence[Prediction] | None = None) -> GateVerdict:
+    """Judge a candidate against production (None when nothing is in production yet); `second_floor` is the
+    candidate's predictions on the gate's second dataset, required when the gate names one."""
     metrics = compute_metrics(candidate)
     production_metrics = compute_metrics(production) if production else None
     checks = [_regression_check(candidate, production, config)]
@@ -164,4 +182,17 @@ def check_promotion(candidate: Sequence[Prediction], production: Sequence[Predic
          "max_cost_per_1k_usd": config.max_cost_per_1k_usd, "cost_ratio": ratio,
          "max_cost_ratio": config.max_cost_ratio},
     ))
+    if config.second_floor is not None:
+        if not second_floor:
+            raise UserError(f"the gate's second floor needs the candidate's predictions on "
+                            f"{config.second_floor.dataset} ({config.second_floor.split})",
+                            fix="evaluate the candidate on it (sdr-pipeline prompts promote does)")
+        floor = compute_metrics(second_floor)
+        low = floor.accuracy < config.second_floor.min_accuracy
+        checks.append(GateCheck(
+            "second_floor", not low,
+            f"accuracy {floor.accuracy:.3f} on {floor.n} examples of {config.second_floor.dataset} "
+            f"({config.second_floor.split}); floor {config.second_floor.min_accuracy:.3f}",
+            {"accuracy": floor.accuracy, "n": floor.n, "min_accuracy": config.second_floor.min_accuracy},
+        ))
     return GateVerdict(tuple(checks))

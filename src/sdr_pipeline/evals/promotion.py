@@ -1,9 +1,10 @@
 """Promote a prompt version to production: gather evidence, apply the gate, switch the running job.
 
 `promote` evaluates the candidate and the current `production` version on the same
-examples (same dataset file by sha256, split, limit and seed), reusing an earlier MLflow
-evaluation run when one with the same dataset, prompt hash, model and policy exists;
-then it applies the gate (`evals.gate`). On pass (or `force`) it moves the `production`
+examples (same dataset file by sha256, split, limit and seed), and the candidate alone on the
+gate's second floor (the generated test split), reusing an earlier MLflow evaluation run when
+one with the same dataset, prompt hash, model and policy exists; then it applies the gate
+(`evals.gate`). On pass (or `force`) it moves the `production`
 alias, tags the registry version and publishes `ControlMessage(prompt, version)` to
 `router_control`, so the running Flink job switches without a restart; if publishing
 fails, the alias is put back. Every decision, refused ones included, is recorded as a run
@@ -16,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -76,7 +77,7 @@ class PromotionRequest:
 class Evidence:
     """One side of the comparison: which version, which evaluation run, and its result."""
 
-    role: Literal["candidate", "production"]
+    role: Literal["candidate", "production", "second_floor"]
     registered: RegisteredVersion
     run_id: str
     reused: bool
@@ -92,6 +93,8 @@ class PromotionOutcome:
     candidate: Evidence
     production: Evidence | None
     """None when no version was in production yet."""
+    second_floor: Evidence | None
+    """The candidate on the gate's second dataset; None when the gate has no second floor."""
     verdict: GateVerdict
     forced: bool
     promoted: bool
@@ -105,7 +108,7 @@ def _spec(request: PromotionRequest, prompt: RouterPrompt, settings: Settings) -
                     concurrency=request.concurrency).resolved(settings)
 
 
-def _evidence(role: Literal["candidate", "production"], registered: RegisteredVersion, prompt: RouterPrompt,
+def _evidence(role: Literal["candidate", "production", "second_floor"], registered: RegisteredVersion, prompt: RouterPrompt,
               request: PromotionRequest, settings: Settings, *, llm: ChatClient | None,
               on_progress: ProgressCallback | None) -> Evidence:
     """Reuse a matching evaluation run, or evaluate now and log the run."""
@@ -150,12 +153,19 @@ def promote(request: PromotionRequest, settings: Settings, *, gate: GateConfig, 
     if production_reg is not None:
         production = _evidence("production", production_reg, _production_prompt(production_reg, settings), request,
                                settings, llm=llm, on_progress=on_progress)
+    floor = None
+    if gate.second_floor is not None:
+        floor_request = replace(request, dataset=gate.second_floor.dataset, split=gate.second_floor.split,
+                                limit=gate.second_floor.limit, seed=0)
+        floor = _evidence("second_floor", candidate_reg, candidate_prompt, floor_request, settings, llm=llm,
+                          on_progress=on_progress)
     verdict = check_promotion(candidate.result.predictions,
-                              production.result.predictions if production else None, gate)
+                              production.result.predictions if production else None, gate,
+                              second_floor=floor.result.predictions if floor else None)
     promoted = verdict.passed or request.force
     if promoted:
         _switch(request.prompt, candidate_reg, production_reg, settings, bus=bus)
-    decision_run_id = _record(request, candidate, production, verdict, promoted, gate, settings)
+    decision_run_id = _record(request, candidate, production, floor, verdict, promoted, gate, settings)
     if promoted:
         registry.tag_version(request.prompt, candidate_reg.registry_version, {
             "promoted_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -164,7 +174,8 @@ def promote(request: PromotionRequest, settings: Settings, *, gate: GateConfig, 
     logger.info("promotion of %s %s: gate %s, forced=%s, promoted=%s (run %s)", request.prompt,
                 candidate_prompt.version, "passed" if verdict.passed else "failed", request.force, promoted,
                 decision_run_id)
-    return PromotionOutcome(request.prompt, candidate, production, verdict, request.force, promoted, decision_run_id)
+    return PromotionOutcome(request.prompt, candidate, production, floor, verdict, request.force, promoted,
+                            decision_run_id)
 
 
 def _switch(name: str, candidate: RegisteredVersion, previous: RegisteredVersion | None, settings: Settings, *,
@@ -191,8 +202,8 @@ def _switch(name: str, candidate: RegisteredVersion, previous: RegisteredVersion
             bus.close()
 
 
-def _record(request: PromotionRequest, candidate: Evidence, production: Evidence | None, verdict: GateVerdict,
-            promoted: bool, gate: GateConfig, settings: Settings) -> str:
+def _record(request: PromotionRequest, candidate: Evidence, production: Evidence | None, floor: Evidence | None,
+            verdict: GateVerdict, promoted: bool, gate: GateConfig, settings: Settings) -> str:
     """One run in the promotions experiment: the decision, its evidence run ids, the gate figures and a figure."""
     from mlflow.entities import Metric, Param, RunTag
 
@@ -209,6 +220,7 @@ def _record(request: PromotionRequest, candidate: Evidence, production: Evidence
         "failed_checks": ",".join(check.name for check in verdict.failed),
         "evidence.candidate_run_id": candidate.run_id,
         "evidence.production_run_id": production.run_id if production else "",
+        "evidence.second_floor_run_id": floor.run_id if floor else "",
         "evidence.experiment": EXPERIMENT,
     }
     run = client.create_run(experiment_id(client, PROMOTION_EXPERIMENT), run_name=name, tags=tags)
@@ -223,13 +235,15 @@ def _record(request: PromotionRequest, candidate: Evidence, production: Evidence
         "dataset": str(request.dataset), "dataset_sha256": dataset_sha256(request.dataset),
         "split": request.split or "all", "limit": str(request.limit) if request.limit is not None else "all",
         "seed": str(request.seed), "policy": candidate.result.policy, "model": candidate.result.model or "",
-        "gate": json.dumps(gate.model_dump(), sort_keys=True),
+        "gate": json.dumps(gate.model_dump(mode="json"), sort_keys=True),
     }
     metrics = {"candidate_accuracy": candidate.result.metrics.accuracy,
                "candidate_invalid_rate": candidate.result.metrics.invalid_rate,
                "candidate_cost_per_1k_messages": candidate.result.metrics.cost_per_1k_messages}
     if production is not None:
         metrics["production_accuracy"] = production.result.metrics.accuracy
+    if floor is not None:
+        metrics["second_floor_accuracy"] = floor.result.metrics.accuracy
     for check in verdict.checks:
         metrics[f"check_{check.name}"] = float(check.passed)
         if check.name == "no_regression" and "p_value" in check.figures:

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion
+from sklearn.svm import LinearSVC
 
 from sdr_pipeline.contracts.dataset import load_dataset
 from sdr_pipeline.contracts.envelope import Envelope
@@ -142,10 +142,11 @@ class ExamplePool:
 
 
 class RouteClassifier:
-    """Logistic regression over the pool's TF-IDF, with probabilities calibrated by cross-validation.
+    """A linear SVM over the pool's TF-IDF, with probabilities calibrated by cross-validation (sigmoid).
 
-    It is retrained from the pool wherever it is needed (about a second for a few hundred
-    examples), so the job and the lab always run the same model for the same pool hash.
+    It is retrained from the pool wherever it is needed (a few seconds for two thousand examples;
+    logistic regression scored the same on held-out writers and trained ten times slower), so the
+    job and the lab always run the same model for the same pool hash.
     """
 
     def __init__(self, pool: ExamplePool) -> None:
@@ -153,7 +154,7 @@ class RouteClassifier:
         self.pool_hash = pool.hash
         self._vectorizer = pool._vectorizer
         smallest = min(labels.count(label) for label in set(labels))
-        base = LogisticRegression(C=8.0, max_iter=2000, class_weight="balanced")
+        base = LinearSVC(C=1.0, class_weight="balanced")
         folds = max(2, min(5, smallest))
         self._model = CalibratedClassifierCV(base, method="sigmoid", cv=folds).fit(pool._matrix, labels)
         self.labels: tuple[str, ...] = tuple(str(label) for label in self._model.classes_)
