@@ -62,12 +62,15 @@ async def test_json_lead_lands_on_incoming_leads(client, bus) -> None:
     assert load_registry().check_input("lead_ingestion", envelope) is None
 
 
-async def test_same_email_again_is_an_update_of_the_same_lead(client, bus) -> None:
-    async with client:
+async def test_same_email_after_the_dedup_window_is_an_update_of_the_same_lead(tmp_path, bus, store) -> None:
+    app = create_app(Settings(state_dir=tmp_path / "state", intake_dedup_window_s=0), publisher=bus, leads=store)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://intake.test") as client:
         first = await client.post("/api/leads", json=LEAD)
         second = await client.post("/api/leads", json={**LEAD, "job_title": "VP Sales", "email": "JO@northwind-logistics.example"})
+    assert (first.status_code, second.status_code) == (201, 201)
     assert first.json()["lead_id"] == second.json()["lead_id"]
     assert first.json()["message_id"] != second.json()["message_id"]
+    assert len(incoming(bus)) == 2
 
 
 async def test_crm_import_source(client, bus) -> None:
@@ -184,7 +187,7 @@ async def test_bridge_forwards_as_hop_zero_and_dead_letters_junk(client, bus, st
     async with client:
         await client.post("/api/leads", json=LEAD)
     bus.publish(INCOMING_LEADS, b'{"not": "an envelope"}')
-    count = forward(bus.read([INCOMING_LEADS]), bus, leads=store)
+    count = forward(bus.read([INCOMING_LEADS]), bus, Settings(), leads=store)
     assert (count.forwarded, count.dead_lettered) == (1, 1)
     [bridged] = [parse_envelope(record.value) for record in bus.topics[AGENT_MESSAGES]]
     assert bridged.message_id == parse_envelope(bus.topics[INCOMING_LEADS][0].value).message_id and bridged.hop == 0

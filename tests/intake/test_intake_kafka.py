@@ -66,7 +66,11 @@ def test_lead_and_reply_reach_agent_messages(intake_service: Settings) -> None:
         malformed = httpx.post(f"{base}/api/leads", content=b"{oops", timeout=10,
                                headers={"content-type": "application/json"})
         assert unknown.status_code == 404 and malformed.status_code == 400
-        assert httpx.get(f"{base}/health", timeout=5).status_code == 200  # nothing else was affected
+        health = httpx.get(f"{base}/health", timeout=5)
+        assert health.status_code == 200  # nothing else was affected
+        status = health.json()["bridge"]
+        assert status["alive"] and status["forwarded"] >= 2 and status["restarts"] == 0
+        assert status["heartbeat_age_s"] < status["stale_after_s"]
     finally:
         bus.close()
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from sdr_pipeline.contracts.topics import TopicSpec
 from sdr_pipeline.exceptions import InfraError
 
-__all__ = ["Bus", "InMemoryBus", "KafkaBus", "Record", "broker_ready", "ensure_topics"]
+__all__ = ["Bus", "GroupConsumer", "InMemoryBus", "KafkaBus", "Record", "broker_ready", "ensure_topics"]
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +124,84 @@ class KafkaBus:
     def close(self) -> None:
         self._producer.flush(timeout=self.send_timeout_s)
         self._producer.close(timeout=self.send_timeout_s)
+
+
+class GroupConsumer:
+    """One long-lived consumer in a group that commits only what its caller has finished with.
+
+    For loops that must not lose a record (the intake bridge): auto-commit is off and closing
+    commits nothing, so an offset moves only after `commit(record)`, i.e. after the caller's own
+    publish was acknowledged; a crash before that redelivers the record. A tombstone arrives as a
+    `Record` whose value is None. Every Kafka failure surfaces as `InfraError`.
+    """
+
+    def __init__(self, bootstrap_servers: str, topics: Iterable[str], *, group: str, client_id: str,
+                 request_timeout_s: float = 10.0, session_timeout_s: float = 10.0) -> None:
+        from kafka import KafkaConsumer
+        from kafka.errors import KafkaError
+
+        self.bootstrap_servers = bootstrap_servers
+        self.group = group
+        self._timeout_ms = int(request_timeout_s * 1000)
+        try:
+            self._consumer = KafkaConsumer(
+                *topics, bootstrap_servers=bootstrap_servers, client_id=client_id, group_id=group,
+                enable_auto_commit=False, auto_offset_reset="earliest", request_timeout_ms=self._timeout_ms,
+                session_timeout_ms=int(session_timeout_s * 1000),
+                heartbeat_interval_ms=int(session_timeout_s * 1000 / 3),  # a third of the session, as Kafka advises
+                reconnect_backoff_max_ms=2000,  # back within seconds of a broker restart, not kafka-python's 30 s
+            )
+        except KafkaError as error:
+            raise self._error(f"could not join consumer group {group}", error) from None
+
+    def _error(self, problem: str, error: BaseException) -> InfraError:
+        return InfraError("kafka", f"{problem} ({type(error).__name__}: {error})",
+                          fix=f"check the broker at {self.bootstrap_servers}: `sdr-pipeline infra status`")
+
+    def poll(self, *, timeout_s: float, max_records: int) -> list[Record]:
+        """The next records (possibly none after `timeout_s`), in offset order per partition."""
+        from kafka.errors import KafkaError
+
+        try:
+            batches = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
+        except KafkaError as error:
+            raise self._error(f"could not poll as group {self.group}", error) from None
+        return [Record(message.topic, message.key.decode("utf-8", errors="replace") if message.key else None,
+                       message.value, message.partition, message.offset, message.timestamp)
+                for messages in batches.values() for message in messages]
+
+    def commit(self, record: Record) -> None:
+        """Mark `record` done: the group resumes after it."""
+        from kafka import OffsetAndMetadata, TopicPartition
+        from kafka.errors import KafkaError
+
+        offsets = {TopicPartition(record.topic, record.partition): OffsetAndMetadata(record.offset + 1, "", -1)}
+        try:
+            self._consumer.commit(offsets, timeout_ms=self._timeout_ms)
+        except KafkaError as error:
+            raise self._error(f"could not commit {record.topic}[{record.partition}]@{record.offset} "
+                              f"for group {self.group}", error) from None
+
+    def lag(self, *, timeout_s: float = 2.0) -> int | None:
+        """Records on the assigned partitions not yet consumed; None before partitions are assigned.
+
+        One round trip to the broker, so it also tells whether the broker answers (InfraError if not)."""
+        from kafka.errors import KafkaError
+
+        partitions = list(self._consumer.assignment())
+        if not partitions:
+            return None
+        timeout_ms = int(timeout_s * 1000)
+        try:
+            ends = self._consumer.end_offsets(partitions, timeout_ms=timeout_ms)
+            return sum(max(0, ends[tp] - (self._consumer.position(tp, timeout_ms=timeout_ms) or 0))
+                       for tp in partitions)
+        except KafkaError as error:
+            raise self._error(f"could not measure the lag of group {self.group}", error) from None
+
+    def close(self) -> None:
+        """Leave the group at once (the next member takes over without waiting); commits nothing."""
+        self._consumer.close(autocommit=False, timeout_ms=self._timeout_ms)
 
 
 def broker_ready(bootstrap_servers: str, *, timeout_s: float = 2.0) -> bool:

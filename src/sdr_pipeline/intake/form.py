@@ -2,6 +2,7 @@
 
 Plain server-rendered HTML, no JavaScript: validation happens on the server (the same
 `LeadSubmission` contract the JSON endpoint uses) and errors are shown next to each field.
+Each page carries a one-time token (a hidden field), so the same page sent twice is one lead.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from html import escape
 
-__all__ = ["FIELDS", "render_form", "render_thanks"]
+__all__ = ["FIELDS", "TOKEN_FIELD", "render_form", "render_thanks"]
 
 FIELDS: tuple[tuple[str, str, str, bool], ...] = (
     ("name", "Your name", "text", True),
@@ -20,6 +21,8 @@ FIELDS: tuple[tuple[str, str, str, bool], ...] = (
     ("project_description", "What would you like to achieve?", "textarea", False),
 )
 """(field, label, input type, required), in form order; names match LeadSubmission."""
+TOKEN_FIELD = "form_token"
+"""Hidden field with the page's one-time token; not part of LeadSubmission."""
 
 _PAGE = """<!doctype html>
 <html lang="en">
@@ -58,8 +61,10 @@ def _field_html(name: str, label: str, kind: str, required: bool, value: str, er
     return f'<label for="{name}">{escape(label)}{marker}</label>\n{control}\n{message}'
 
 
-def render_form(values: Mapping[str, str] | None = None, errors: Mapping[str, str] | None = None) -> str:
-    """The form, filled with `values`, with each error under its field and a summary on top."""
+def render_form(values: Mapping[str, str] | None = None, errors: Mapping[str, str] | None = None, *,
+                token: str | None = None) -> str:
+    """The form, filled with `values`, with each error under its field and a summary on top; `token` is the
+    page's one-time token (kept when the form is shown again with errors)."""
     values = values or {}
     errors = errors or {}
     summary = ""
@@ -68,11 +73,13 @@ def render_form(values: Mapping[str, str] | None = None, errors: Mapping[str, st
         items = "".join(f"<li>{escape(labels[field])}: {escape(problem)}</li>" if field in labels
                         else f"<li>{escape(problem)}</li>" for field, problem in errors.items())
         summary = f'<div id="errors" role="alert"><strong>Please correct the following:</strong><ul>{items}</ul></div>'
+    hidden = (f'<input type="hidden" name="{TOKEN_FIELD}" value="{escape(token, quote=True)}">\n'
+              if token else "")
     fields = "\n".join(_field_html(name, label, kind, required, values.get(name, ""), errors.get(name))
                        for name, label, kind, required in FIELDS)
     content = (
         "<h1>Talk to our team</h1>\n<p>Tell us about your company and we will get back to you.</p>\n"
-        f'{summary}\n<form id="lead-form" method="post" action="/" novalidate>\n{fields}\n'
+        f'{summary}\n<form id="lead-form" method="post" action="/" novalidate>\n{hidden}{fields}\n'
         '<button type="submit" id="submit">Send</button>\n</form>'
     )
     return _PAGE.format(title="Talk to our team", content=content)

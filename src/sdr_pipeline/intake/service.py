@@ -1,4 +1,4 @@
-"""Run the intake service for real: the web app on the Kafka bus, plus the bridge in a background thread.
+"""Run the intake service for real: the web app on the Kafka bus, plus the supervised bridge in its own thread.
 
 `sdr-pipeline intake serve` runs it in the foreground; `process_spec(settings)` describes it
 as a supervised background process for `infra up` and test fixtures.
@@ -14,9 +14,10 @@ from collections.abc import AsyncIterator
 import uvicorn
 from fastapi import FastAPI
 
+from sdr_pipeline.contracts import INCOMING_LEADS
 from sdr_pipeline.infra.process import ProcessSpec, python_service
 from sdr_pipeline.intake.app import create_app
-from sdr_pipeline.intake.bridge import run_bridge
+from sdr_pipeline.intake.bridge import BRIDGE_GROUP, Bridge, BridgeMonitor
 from sdr_pipeline.intake.leads import LeadStore
 from sdr_pipeline.settings import Settings
 
@@ -25,26 +26,29 @@ __all__ = ["build_app", "process_spec", "serve"]
 logger = logging.getLogger(__name__)
 
 
-def build_app(settings: Settings, *, bridge: bool = True) -> FastAPI:
-    """The intake app on the real bus; with `bridge`, it also moves incoming_leads to agent_messages."""
-    from sdr_pipeline.infra.bus import KafkaBus
+def build_app(settings: Settings, *, bridge: bool = True, group: str = BRIDGE_GROUP) -> FastAPI:
+    """The intake app on the real bus; with `bridge`, it also moves incoming_leads to agent_messages
+    (as consumer group `group`) and its /health reports the bridge."""
+    from sdr_pipeline.infra.bus import GroupConsumer, KafkaBus
 
     bus = KafkaBus(settings.bootstrap_servers, client_id="sdr-intake")
     leads = LeadStore(settings.state_dir / "intake" / "leads.sqlite")
-    app = create_app(settings, publisher=bus, leads=leads)
-    if bridge:
+    monitor = BridgeMonitor(stale_after_s=settings.intake_bridge_stale_s) if bridge else None
+    app = create_app(settings, publisher=bus, leads=leads, bridge=monitor)
+    if monitor is not None:
         stop = threading.Event()
+        supervised = Bridge(lambda: GroupConsumer(settings.bootstrap_servers, [INCOMING_LEADS], group=group,
+                                                  client_id="sdr-intake-bridge"),
+                            bus, settings, leads=leads, monitor=monitor)
 
         @contextlib.asynccontextmanager
         async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-            thread = threading.Thread(target=run_bridge, args=(bus,), kwargs={"stop": stop, "leads": leads},
-                                      name="intake-bridge", daemon=True)
-            thread.start()
+            thread = supervised.start(stop)
             try:
                 yield
             finally:
                 stop.set()
-                thread.join(timeout=10)
+                thread.join(timeout=settings.intake_bridge_poll_s + 15)
 
         app.router.lifespan_context = lifespan
     return app
