@@ -24,3 +24,11 @@ def test_reply_subject() -> None:
     assert reply_subject("Pricing?", "x") == "Re: Pricing?"
     assert reply_subject("RE: Pricing?", "x") == "RE: Pricing?"
     assert reply_subject(None, "Model subject") == "Model subject"
+
+
+def test_subjects_become_one_header_line() -> None:
+    from sdr_pipeline.agents.drafting import one_line, reply_subject
+
+    assert one_line("Quick idea\r\nfor  Northwind\u2028team ") == "Quick idea for Northwind team"
+    assert reply_subject("Pricing?\nBcc: victim@example.com", "unused") == "Re: Pricing? Bcc: victim@example.com"
+    assert reply_subject(None, "Hello\n there") == "Hello there"

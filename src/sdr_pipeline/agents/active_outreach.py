@@ -42,7 +42,7 @@ async def handle(envelope: ActiveOutreachInput, deps: AgentDeps) -> AgentWork:
     )
     draft = answer.value
     email = OutreachEmail(
-        to=brief.to, subject=reply_subject(brief.reply_subject, draft.subject.strip()),
+        to=brief.to, subject=reply_subject(brief.reply_subject, draft.subject),
         body=clean_body(draft.body, allowed_hosts=brief.allowed_hosts, sender_name=settings.sender_name),
         in_reply_to=brief.in_reply_to,
     )

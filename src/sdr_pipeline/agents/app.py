@@ -20,16 +20,18 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from sdr_pipeline.agents.idempotency import IdempotencyStore
-from sdr_pipeline.agents.outbox import Outbox
+from sdr_pipeline.agents.outbox import Outbox, RetryPolicy
 from sdr_pipeline.agents.runtime import AgentDeps, AgentHandler, AgentWork, Publisher
 from sdr_pipeline.agents.tools import ResearchTools
 from sdr_pipeline.contracts import (
@@ -51,7 +53,10 @@ from sdr_pipeline.registry import AgentRegistry, AgentSpec, load_registry
 from sdr_pipeline.request_body import BadRequest, read_json
 from sdr_pipeline.settings import Settings
 
-__all__ = ["create_app", "load_handler", "output_message_id"]
+if TYPE_CHECKING:
+    from sdr_pipeline.infra.bus import Record
+
+__all__ = ["OptOutConsumer", "create_app", "load_handler", "output_message_id"]
 
 logger = logging.getLogger(__name__)
 
@@ -165,24 +170,105 @@ class _AgentRoute:
                             status_code=status_code)
 
 
-async def _send_scheduled(outbox: Outbox, every_s: float) -> None:
-    """Send scheduled e-mails as they fall due, for as long as the service runs."""
+# --- background work: the scheduler and the opt-out watcher ----------------------------------
+
+
+class OptOutConsumer(Protocol):
+    """What the opt-out watcher reads with: `infra.bus.GroupConsumer`, or a fake in tests."""
+
+    def poll(self, *, timeout_s: float, max_records: int) -> list[Record]: ...
+
+    def commit(self, record: Record) -> None: ...
+
+    def close(self) -> None: ...
+
+
+_WATCH_POLL_S = 1.0
+"""How long one poll of the opt-out watcher waits; also how soon it notices it must stop."""
+_WATCH_RECONNECT = RetryPolicy(max_attempts=1, initial_s=1.0, max_s=60.0)
+"""Pause before the watcher reconnects after a failure, doubling up to a minute."""
+
+
+@dataclass
+class _Heartbeat:
+    """When a background loop last showed it is alive, and its last error: what /health reports."""
+
+    period_s: float
+    """How long the loop may rightly stay quiet (its poll interval)."""
+    alive: Callable[[], bool] = lambda: False
+    """Whether its task or thread still runs."""
+    last_beat: float = field(default_factory=time.monotonic)
+    last_error: str | None = None
+
+    def beat(self) -> None:
+        self.last_beat = time.monotonic()
+
+    def failed(self, error: BaseException) -> None:
+        self.last_error = f"{type(error).__name__}: {error}"[:500]
+
+    def report(self, stale_after_s: float) -> tuple[bool, dict[str, Any]]:
+        age = time.monotonic() - self.last_beat
+        alive = self.alive()
+        healthy = alive and age <= self.period_s + stale_after_s
+        return healthy, {"status": "ok" if healthy else ("stale" if alive else "stopped"),
+                         "heartbeat_age_s": round(age, 1), "last_error": self.last_error}
+
+
+async def _send_scheduled(outbox: Outbox, heartbeat: _Heartbeat) -> None:
+    """Send scheduled e-mails as they fall due, for as long as the service runs; no error ends it."""
     while True:
-        await asyncio.sleep(every_s)
+        heartbeat.beat()
+        await asyncio.sleep(heartbeat.period_s)
         try:
-            sent = await asyncio.to_thread(outbox.send_due)
-        except InfraError as error:
-            logger.warning("scheduled e-mails not sent yet: %s", error)
+            sent = await asyncio.to_thread(outbox.send_due, beat=heartbeat.beat)
+        except Exception as error:  # the scheduler's boundary: one bad pass must not end sending for everyone
+            heartbeat.failed(error)
+            logger.exception("scheduler pass failed; trying again in %.0f s", heartbeat.period_s)
             continue
+        heartbeat.last_error = None
         if sent:
             logger.info("sent %d scheduled e-mails", len(sent))
 
 
+def _watch_opt_outs(open_consumer: Callable[[], OptOutConsumer], learn: Callable[[Record], str | None],
+                    heartbeat: _Heartbeat, stop: threading.Event) -> None:
+    """The opt-out watcher's thread: learn every record of send_email's OPT_OUT_TOPICS, committing a batch
+    only once it is learnt, until `stop` is set; a failure reconnects after a pause, it never ends the loop."""
+    failures = 0
+    while not stop.is_set():
+        heartbeat.beat()
+        try:
+            consumer = open_consumer()
+            try:
+                while not stop.is_set():
+                    records = consumer.poll(timeout_s=_WATCH_POLL_S, max_records=200)
+                    last: dict[tuple[str, int], Record] = {}
+                    for record in records:
+                        change = learn(record)
+                        if change:
+                            logger.info("opt-out watcher: %s", change)
+                        last[(record.topic, record.partition)] = record
+                    for record in last.values():
+                        consumer.commit(record)
+                    failures, heartbeat.last_error = 0, None
+                    heartbeat.beat()
+            finally:
+                consumer.close()
+        except Exception as error:  # the watcher's boundary: log, pause, reconnect
+            failures += 1
+            pause = _WATCH_RECONNECT.delay_s(failures)
+            heartbeat.failed(error)
+            logger.exception("opt-out watcher failed; reconnecting in %.0f s", pause)
+            stop.wait(pause)
+
+
 def create_app(settings: Settings, *, llm: Any, publisher: Publisher, registry: AgentRegistry | None = None,
                research: ResearchTools | None = None, outbox: Outbox | None = None,
-               store: IdempotencyStore | None = None, send_scheduled: bool = False) -> FastAPI:
+               store: IdempotencyStore | None = None, send_scheduled: bool = False,
+               opt_out_consumer: Callable[[], OptOutConsumer] | None = None) -> FastAPI:
     """The agents service. `llm` is any `sdr_pipeline.llm.chat.ChatClient`; `publisher` anything with
-    `publish(topic, envelope)` (the bus, or `InMemoryBus` in tests)."""
+    `publish(topic, envelope)` (the bus, or `InMemoryBus` in tests). `send_scheduled` runs the scheduler;
+    `opt_out_consumer` (e.g. `send_email.opt_out_consumer`) runs the watcher that feeds the suppression list."""
     registry = registry or load_registry()
     agents_dir = settings.state_dir / "agents"
     store = store or IdempotencyStore(agents_dir / "idempotency.sqlite")
@@ -193,17 +279,35 @@ def create_app(settings: Settings, *, llm: Any, publisher: Publisher, registry: 
     deps = AgentDeps(settings=settings, llm=llm, research=research or ResearchTools.from_settings(settings),
                      outbox=outbox)
 
+    heartbeats: dict[str, _Heartbeat] = {}
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(_send_scheduled(outbox, settings.outbox_poll_s)) if (
-            send_scheduled and outbox is not None) else None
+        task = watcher = None
+        stop = threading.Event()
+        if send_scheduled and outbox is not None:
+            heartbeats["scheduler"] = beat = _Heartbeat(settings.outbox_poll_s)
+            task = asyncio.create_task(_send_scheduled(outbox, beat))
+            beat.alive = lambda: not task.done()
+        if opt_out_consumer is not None and outbox is not None:
+            from sdr_pipeline.agents.send_email import learn
+
+            heartbeats["opt_out_watcher"] = beat = _Heartbeat(_WATCH_POLL_S)
+            watcher = threading.Thread(target=_watch_opt_outs, name="agents-opt-outs", daemon=True,
+                                       args=(opt_out_consumer, lambda record: learn(outbox, record), beat, stop))
+            watcher.start()
+            beat.alive = watcher.is_alive
         try:
             yield
         finally:
+            stop.set()
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if watcher is not None:
+                await asyncio.to_thread(watcher.join, 10.0)
+            heartbeats.clear()
 
     app = FastAPI(title="sdr-pipeline agents", lifespan=lifespan,
                   description="The SDR agents; each POST takes an envelope and publishes one to agent_messages.")
@@ -218,8 +322,13 @@ def create_app(settings: Settings, *, llm: Any, publisher: Publisher, registry: 
                           summary=spec.description, response_model=None)
 
     @app.get("/health")
-    async def health() -> dict[str, Any]:
-        return {"status": "ok", "agents": list(registry.names)}
+    async def health() -> JSONResponse:
+        """200 while every background loop shows a fresh heartbeat; 503 once one is stale or stopped."""
+        reports = {name: beat.report(settings.outbox_stale_after_s) for name, beat in heartbeats.items()}
+        healthy = all(ok for ok, _report in reports.values())
+        body = {"status": "ok" if healthy else "unhealthy", "agents": list(registry.names),
+                "background": {name: report for name, (_ok, report) in reports.items()}}
+        return JSONResponse(body, status_code=200 if healthy else 503)
 
     @app.get("/agents")
     async def agents() -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from sdr_pipeline.agents.runtime import lead_facts
 from sdr_pipeline.contracts import Envelope, InboundReply, LeadScore
 from sdr_pipeline.exceptions import ContractError
 
-__all__ = ["EmailBrief", "brief_for", "clean_body", "prompt_for", "reply_subject"]
+__all__ = ["EmailBrief", "brief_for", "clean_body", "one_line", "prompt_for", "reply_subject"]
 
 _URL = re.compile(r"(?:https?://|www\.)[^\s<>()\"'\]\[]+", re.IGNORECASE)
 _NAME_PLACEHOLDER = re.compile(r"\[(?:your|my|sender(?:'s)?)[ _]name\]|\[name\]", re.IGNORECASE)
@@ -101,8 +101,15 @@ def clean_body(body: str, *, allowed_hosts: frozenset[str], sender_name: str) ->
     return re.sub(r"\n{3,}", "\n\n", body).strip()
 
 
+def one_line(text: str) -> str:
+    """Text as one header line: a model's or a sender's line breaks and runs of spaces become one space
+    (the e-mail contracts refuse a header holding a line break)."""
+    return " ".join(text.split())
+
+
 def reply_subject(subject: str | None, fallback: str) -> str:
-    """`Re: <their subject>` for a reply, else the model's subject."""
+    """`Re: <their subject>` for a reply, else the model's subject; one line either way."""
+    subject, fallback = one_line(subject or ""), one_line(fallback)
     if not subject:
         return fallback
     return subject if subject.lower().startswith("re:") else f"Re: {subject}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from sdr_pipeline.agents.drafting import brief_for, clean_body, prompt_for
+from sdr_pipeline.agents.drafting import brief_for, clean_body, one_line, prompt_for
 from sdr_pipeline.agents.runtime import DATA_NOT_INSTRUCTIONS, AgentDeps, AgentWork, ask_model
 from sdr_pipeline.contracts import NurtureCampaignInput, NurtureEmail, NurtureSequence
 
@@ -50,7 +50,7 @@ async def handle(envelope: NurtureCampaignInput, deps: AgentDeps) -> AgentWork:
         user=prompt_for(brief), answer=EmailDraft, max_tokens=_MAX_TOKENS, message_id=envelope.message_id,
     ) for _, purpose in _PURPOSES]
     sequence = NurtureSequence(to=brief.to, emails=[
-        NurtureEmail(subject=answer.value.subject.strip(), send_offset_days=offset,
+        NurtureEmail(subject=one_line(answer.value.subject), send_offset_days=offset,
                      body=clean_body(answer.value.body, allowed_hosts=brief.allowed_hosts,
                                      sender_name=settings.sender_name))
         for (offset, _), answer in zip(_PURPOSES, answers, strict=True)

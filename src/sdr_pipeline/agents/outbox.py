@@ -6,36 +6,69 @@ row first (`pending` -> `sending`), so two senders never send the same row. A cr
 between the SMTP hand-over and the `sent` mark leaves the row `sending`; such rows are
 retried only after `stale_claim_s` — the one at-least-once window SMTP cannot close. The
 Message-ID header is deterministic, so the receiving side can still spot a duplicate.
+
+Each row is handled on its own, so one bad row never holds up the others: a failed attempt
+puts it back to `pending` with a `retry_at` that doubles each time (`RetryPolicy`), and after
+`max_attempts` it is `failed`; a row that cannot even be built into an e-mail fails at once.
+
+The suppression list holds the addresses that must never get another e-mail: opt-outs
+(an unsubscribe reply, the one-click link) and hard bounces (a bounce report, or the mail
+server refusing the recipient). Suppressing an address cancels its unsent rows; rows are
+also checked again just before sending. `cancel_lead` cancels a stopped lead's rows.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import smtplib
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
+from urllib.parse import quote
 
-from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import RetryCallState, retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from sdr_pipeline.contracts import utc_now
 from sdr_pipeline.exceptions import InfraError
 from sdr_pipeline.infra.state_db import open_state_db
 from sdr_pipeline.settings import Settings
 
-__all__ = ["EmailSender", "Outbox", "OutboxRow", "OutgoingEmail", "SmtpSender"]
+__all__ = [
+    "EmailSender",
+    "OptOut",
+    "Outbox",
+    "OutboxRow",
+    "OutgoingEmail",
+    "RetryPolicy",
+    "SmtpSender",
+    "Suppression",
+    "opt_out_in_reply",
+]
 
 logger = logging.getLogger(__name__)
 
+RowStatus = Literal["scheduled", "pending", "sending", "sent", "failed", "cancelled"]
+
 
 class EmailSender(Protocol):
-    """Hands one e-mail to a mail server; raises InfraError when it cannot."""
+    """Hands one e-mail to a mail server. Raises InfraError when it cannot now (worth retrying); returns the
+    recipients the server refused for good (address -> its reply), which are hard bounces."""
 
-    def send(self, message: EmailMessage) -> None: ...
+    def send(self, message: EmailMessage) -> Mapping[str, str] | None: ...
+
+
+def _permanent_refusals(error: smtplib.SMTPRecipientsRefused) -> dict[str, str] | None:
+    """The refused recipients if every refusal is permanent (5xx), else None (try again later)."""
+    refused = {address: f"{code} {reply.decode('utf-8', 'replace') if isinstance(reply, bytes) else reply}"
+               for address, (code, reply) in error.recipients.items()}
+    codes = [code for code, _reply in error.recipients.values()]
+    return refused if codes and all(500 <= code < 600 for code in codes) else None
 
 
 class SmtpSender:
@@ -49,22 +82,52 @@ class SmtpSender:
         self.username = settings.smtp_username
         self._password = settings.smtp_password
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: EmailMessage) -> dict[str, str]:
         try:
-            self._send(message)
+            return self._send(message)
+        except smtplib.SMTPRecipientsRefused as error:
+            refused = _permanent_refusals(error)
+            if refused is not None:
+                return refused
+            raise InfraError("smtp", f"{self.host}:{self.port} refused the recipient for now ({error.recipients})",
+                             fix="nothing to do: the outbox tries again later") from None
         except (OSError, smtplib.SMTPException) as error:
             raise InfraError("smtp", f"could not send to {self.host}:{self.port} ({type(error).__name__}: {error})",
                              fix="start the local one with `sdr-pipeline infra up` or fix SDR_SMTP_HOST/SDR_SMTP_PORT") from None
 
     @retry(retry=retry_if_exception_type((smtplib.SMTPServerDisconnected, ConnectionError, TimeoutError)),
            stop=stop_after_attempt(3), wait=wait_exponential(multiplier=0.5, max=4), reraise=True)
-    def _send(self, message: EmailMessage) -> None:
+    def _send(self, message: EmailMessage) -> dict[str, str]:
         with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
             if self.starttls:
                 smtp.starttls()
             if self.username:
                 smtp.login(self.username, self._password.get_secret_value())
-            smtp.send_message(message)
+            refused = smtp.send_message(message)  # the recipients refused while others were accepted
+            return {address: f"{code} {reply.decode('utf-8', 'replace')}"
+                    for address, (code, reply) in refused.items() if 500 <= code < 600}
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how far apart the outbox tries one e-mail (tenacity's exponential wait, kept in the row)."""
+
+    max_attempts: int = 5
+    """Attempts before the row is `failed`."""
+    initial_s: float = 60.0
+    """Wait after the first failed attempt; doubles after each further one."""
+    max_s: float = 3600.0
+    """Longest wait between two attempts."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetryPolicy:
+        return cls(settings.outbox_max_attempts, settings.outbox_retry_initial_s, settings.outbox_retry_max_s)
+
+    def delay_s(self, attempts: int) -> float:
+        """Seconds to wait after `attempts` failed attempts (1 for the first)."""
+        state = RetryCallState(None, None, (), {})
+        state.attempt_number = max(1, attempts)
+        return float(wait_exponential(multiplier=self.initial_s, max=self.max_s)(state))
 
 
 @dataclass(frozen=True)
@@ -93,11 +156,40 @@ class OutboxRow:
     in_reply_to: str | None
     smtp_message_id: str | None
     send_at: datetime
-    status: str
-    """scheduled (due later) | pending (due, not sent) | sending (claimed) | sent."""
+    status: RowStatus
+    """scheduled (due later) | pending (due, not sent) | sending (claimed) | sent | failed (gave up) |
+    cancelled (never to be sent: suppressed address or stopped lead; `last_error` says which)."""
     sent_at: datetime | None
     attempts: int
     last_error: str | None
+    retry_at: datetime | None = None
+    """Not tried again before this moment (after a failed attempt)."""
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """An address that gets no more e-mail, and why."""
+
+    address: str
+    reason: str
+    """`unsubscribe: …` or `bounce: …`, with the evidence."""
+    lead_id: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class OptOut:
+    """An opt-out found in a prospect's reply: an unsubscribe request or a hard bounce."""
+
+    kind: Literal["unsubscribe", "bounce"]
+    evidence: str
+    """The words or the bounce diagnostic that gave it away."""
+    address: str | None = None
+    """The bounced recipient named in the bounce report, when it names one."""
+
+    @property
+    def reason(self) -> str:
+        return f"{self.kind}: {self.evidence}"
 
 
 _SCHEMA = """
@@ -116,93 +208,303 @@ CREATE TABLE IF NOT EXISTS outbox (
     sent_at TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
     last_error TEXT,
+    retry_at TEXT,
+    created_at TEXT,
     PRIMARY KEY (message_id, idx)
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, send_at);
+CREATE TABLE IF NOT EXISTS suppressions (
+    address TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    lead_id TEXT,
+    at TEXT NOT NULL
+);
 """
+_ADDED_COLUMNS = {"retry_at": "TEXT", "created_at": "TEXT"}
+"""Columns newer than the first outbox files, added to an existing file when it is opened."""
 _COLUMNS = ("message_id, idx, lead_id, to_addr, subject, body, in_reply_to, smtp_message_id, send_at, status, "
-            "sent_at, attempts, last_error")
+            "sent_at, attempts, last_error, retry_at")
+_UNSENT = "('scheduled', 'pending')"
+
+
+def _when(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
 
 
 def _row(values: tuple) -> OutboxRow:
     (message_id, idx, lead_id, to, subject, body, in_reply_to, smtp_id, send_at, status, sent_at, attempts,
-     last_error) = values
+     last_error, retry_at) = values
     return OutboxRow(message_id, idx, lead_id, to, subject, body, in_reply_to, smtp_id,
-                     datetime.fromisoformat(send_at), status,
-                     datetime.fromisoformat(sent_at) if sent_at else None, attempts, last_error)
+                     datetime.fromisoformat(send_at), status, _when(sent_at), attempts, last_error, _when(retry_at))
+
+
+def _address_key(address: str) -> str:
+    """Suppressions match addresses regardless of case and surrounding space."""
+    return address.strip().lower()
 
 
 class Outbox:
     """SQLite-backed outbox shared by the send_email agent and the scheduler."""
 
-    def __init__(self, path: Path, sender: EmailSender, *, sender_address: str, stale_claim_s: float = 600.0) -> None:
+    def __init__(self, path: Path, sender: EmailSender, *, sender_address: str, stale_claim_s: float = 600.0,
+                 retry: RetryPolicy | None = None, unsubscribe_to: str | None = None,
+                 unsubscribe_url: str | None = None) -> None:
         self.path = path
         self.sender_address = sender_address
         self.stale_claim_s = stale_claim_s
+        self.retry = retry or RetryPolicy()
+        self.unsubscribe_to = unsubscribe_to or sender_address
+        """mailto: address of the List-Unsubscribe header."""
+        self.unsubscribe_url = unsubscribe_url
+        """One-click unsubscribe URL (RFC 8058), or None for mailto: only."""
         self._sender = sender
         self._lock = threading.Lock()
         self._db = open_state_db(path, _SCHEMA)
+        present = {name for _cid, name, *_rest in self._db.execute("PRAGMA table_info(outbox)")}
+        for name, kind in _ADDED_COLUMNS.items():
+            if name not in present:
+                self._db.execute(f"ALTER TABLE outbox ADD COLUMN {name} {kind}")
 
     def close(self) -> None:
         self._db.close()
 
-    def enqueue(self, *, message_id: str, lead_id: str, emails: list[OutgoingEmail], now: datetime | None = None) -> int:
-        """Record the e-mails of one envelope; rows that exist already are left alone. Returns rows added."""
+    # --- recording ------------------------------------------------------------------------------
+
+    def enqueue(self, *, message_id: str, lead_id: str, emails: list[OutgoingEmail],
+                now: datetime | None = None) -> int:
+        """Record the e-mails of one envelope; rows that exist already are left alone. Returns rows added.
+        An e-mail to a suppressed address is recorded `cancelled`, so the report can say why it never went."""
         start = now or utc_now()
         added = 0
         with self._lock:
             for email in emails:
                 send_at = start + timedelta(days=email.send_offset_days)
                 status = "pending" if email.send_offset_days == 0 else "scheduled"
+                suppressed = self._suppression(email.to)
+                note = None
+                if suppressed is not None:
+                    status, note = "cancelled", f"not sent: {email.to} is suppressed ({suppressed.reason})"
                 cursor = self._db.execute(
                     "INSERT OR IGNORE INTO outbox (message_id, idx, lead_id, to_addr, subject, body, in_reply_to, "
-                    "smtp_message_id, send_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "smtp_message_id, send_at, status, last_error, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (message_id, email.index, lead_id, email.to, email.subject, email.body, email.in_reply_to,
-                     email.smtp_message_id, send_at.isoformat(), status),
+                     email.smtp_message_id, send_at.isoformat(), status, note, start.isoformat()),
                 )
                 added += cursor.rowcount
+                if cursor.rowcount and note:
+                    logger.info("e-mail %d of message_id=%s lead_id=%s cancelled: %s", email.index, message_id,
+                                lead_id, note)
         if added < len(emails):
             logger.info("outbox already held %d of %d e-mails of message_id=%s lead_id=%s (replay)",
                         len(emails) - added, len(emails), message_id, lead_id)
         return added
 
-    def rows(self, message_id: str | None = None) -> list[OutboxRow]:
-        query = f"SELECT {_COLUMNS} FROM outbox"
-        args: tuple = ()
+    def rows(self, message_id: str | None = None, *, lead_id: str | None = None) -> list[OutboxRow]:
+        query = f"SELECT {_COLUMNS} FROM outbox WHERE 1 = 1"
+        args: list = []
         if message_id is not None:
-            query += " WHERE message_id = ?"
-            args = (message_id,)
+            query += " AND message_id = ?"
+            args.append(message_id)
+        if lead_id is not None:
+            query += " AND lead_id = ?"
+            args.append(lead_id)
         with self._lock:
             return [_row(values) for values in self._db.execute(query + " ORDER BY send_at, message_id, idx", args)]
 
-    def send_due(self, *, now: datetime | None = None, message_id: str | None = None) -> list[OutboxRow]:
-        """Send every due, unsent e-mail (of one message, if given); returns the rows sent now.
-        Raises InfraError after recording the failure if the mail server refuses one."""
+    def message_ids(self, lead_id: str) -> set[str]:
+        """The send_email messages this lead has rows for."""
+        with self._lock:
+            return {m for (m,) in self._db.execute("SELECT DISTINCT message_id FROM outbox WHERE lead_id = ?",
+                                                   (lead_id,))}
+
+    # --- opt-outs and stops ---------------------------------------------------------------------
+
+    def suppress(self, address: str, *, reason: str, lead_id: str | None = None, now: datetime | None = None) -> int:
+        """Put `address` on the suppression list (the first reason is kept) and cancel every unsent row to it,
+        and the lead's too; returns the rows cancelled."""
+        key = _address_key(address)
+        moment = now or utc_now()
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO suppressions (address, reason, lead_id, at) VALUES (?, ?, ?, ?)",
+                             (key, reason, lead_id, moment.isoformat()))
+            cursor = self._db.execute(
+                f"UPDATE outbox SET status = 'cancelled', last_error = ? WHERE lower(trim(to_addr)) = ? "
+                f"AND status IN {_UNSENT}", (f"cancelled: {address} is suppressed ({reason})", key))
+            cancelled = cursor.rowcount
+        if lead_id is not None:
+            cancelled += self.cancel_lead(lead_id, reason=f"{address} is suppressed ({reason})")
+        logger.info("suppressed %s (lead_id=%s): %s; %d unsent e-mail(s) cancelled", address, lead_id, reason,
+                    cancelled)
+        return cancelled
+
+    def suppression(self, address: str) -> Suppression | None:
+        """Why `address` gets no more e-mail, or None if it may be mailed."""
+        with self._lock:
+            return self._suppression(address)
+
+    def _suppression(self, address: str) -> Suppression | None:
+        values = self._db.execute("SELECT address, reason, lead_id, at FROM suppressions WHERE address = ?",
+                                  (_address_key(address),)).fetchone()
+        if values is None:
+            return None
+        address_key, reason, lead_id, at = values
+        return Suppression(address_key, reason, lead_id, datetime.fromisoformat(at))
+
+    def suppressions(self) -> list[Suppression]:
+        with self._lock:
+            return [Suppression(a, r, lead, datetime.fromisoformat(at))
+                    for a, r, lead, at in self._db.execute("SELECT address, reason, lead_id, at FROM suppressions "
+                                                           "ORDER BY at")]
+
+    def unsuppress(self, address: str) -> bool:
+        """Take `address` off the list (the person opted in again); cancelled rows stay cancelled."""
+        with self._lock:
+            removed = self._db.execute("DELETE FROM suppressions WHERE address = ?", (_address_key(address),)).rowcount
+        if removed:
+            logger.info("%s may be mailed again (taken off the suppression list)", address)
+        return bool(removed)
+
+    def unsubscribe_message(self, smtp_message_id: str) -> Suppression | None:
+        """The one-click unsubscribe of the e-mail sent with this Message-ID: suppresses its recipient.
+        None when no e-mail of ours has that id."""
+        with self._lock:
+            values = self._db.execute("SELECT to_addr, lead_id FROM outbox WHERE smtp_message_id = ?",
+                                      (smtp_message_id.strip(),)).fetchone()
+        if values is None:
+            return None
+        address, lead_id = values
+        self.suppress(address, reason="unsubscribe: the one-click unsubscribe link", lead_id=lead_id)
+        return self.suppression(address)
+
+    def cancel_lead(self, lead_id: str, *, reason: str, before: datetime | None = None) -> int:
+        """Cancel the lead's unsent rows (only those recorded before `before`, if given); returns how many."""
+        query = f"UPDATE outbox SET status = 'cancelled', last_error = ? WHERE lead_id = ? AND status IN {_UNSENT}"
+        args: list = [f"cancelled: {reason}", lead_id]
+        if before is not None:
+            query += " AND (created_at IS NULL OR created_at <= ?)"
+            args.append(before.isoformat())
+        with self._lock:
+            cancelled = self._db.execute(query, args).rowcount
+        if cancelled:
+            logger.info("cancelled %d unsent e-mail(s) of lead_id=%s: %s", cancelled, lead_id, reason)
+        return cancelled
+
+    def retry_failed(self, message_id: str | None = None) -> int:
+        """Give `failed` rows (of one message, if given) a fresh set of attempts, e.g. once SMTP is fixed."""
+        query = "UPDATE outbox SET status = 'pending', attempts = 0, retry_at = NULL WHERE status = 'failed'"
+        args: tuple = ()
+        if message_id is not None:
+            query += " AND message_id = ?"
+            args = (message_id,)
+        with self._lock:
+            return self._db.execute(query, args).rowcount
+
+    # --- sending --------------------------------------------------------------------------------
+
+    def send_due(self, *, now: datetime | None = None, message_id: str | None = None, ignore_backoff: bool = False,
+                 beat: Callable[[], None] | None = None) -> list[OutboxRow]:
+        """Try every due, unsent e-mail (of one message, if given) once; returns the rows sent now.
+
+        Never raises for one row: its failure is recorded on it (retry later, or `failed`) and the next row goes
+        on. `ignore_backoff` tries rows waiting for their `retry_at` too (the caller is itself a retry);
+        `beat` is called after each row, so a long batch still shows the caller alive."""
         moment = now or utc_now()
         stale = (moment - timedelta(seconds=self.stale_claim_s)).isoformat()
-        where = "send_at <= ? AND (status IN ('pending', 'scheduled') OR (status = 'sending' AND claimed_at < ?))"
-        args: list = [moment.isoformat(), stale]
+        self._fail_exhausted_claims(stale)
+        where = ("send_at <= ? AND attempts < ? AND ((status IN ('pending', 'scheduled') AND "
+                 "(retry_at IS NULL OR retry_at <= ? OR ?)) OR (status = 'sending' AND claimed_at < ?))")
+        args: list = [moment.isoformat(), self.retry.max_attempts, moment.isoformat(), ignore_backoff, stale]
         if message_id is not None:
             where += " AND message_id = ?"
             args.append(message_id)
         with self._lock:
-            due = [(m, i) for m, i in self._db.execute(f"SELECT message_id, idx FROM outbox WHERE {where}", args)]
+            due = list(self._db.execute(f"SELECT message_id, idx FROM outbox WHERE {where} ORDER BY send_at", args))
         sent: list[OutboxRow] = []
         for key in due:
-            row = self._claim(key, moment, stale)
-            if row is None:
-                continue
-            self._send_row(row, moment)
-            sent.append(self._get(key))
+            try:
+                row = self._attempt(key, moment, stale)
+            except Exception:  # one row's surprise must not stop the rows after it
+                logger.exception("e-mail %d of message_id=%s: unexpected error while sending; next row", key[1], key[0])
+                row = None
+            if row is not None and row.status == "sent":
+                sent.append(row)
+            if beat is not None:
+                beat()
         return sent
+
+    def _fail_exhausted_claims(self, stale: str) -> None:
+        """A row claimed `max_attempts` times without ever being marked sent is given up (the sender kept dying
+        mid-send; it may have gone out, so it is not sent again without a person looking)."""
+        with self._lock:
+            cursor = self._db.execute(
+                "UPDATE outbox SET status = 'failed', last_error = ? WHERE status = 'sending' AND claimed_at < ? "
+                "AND attempts >= ?",
+                ((f"claimed {self.retry.max_attempts} times and never confirmed sent (the sender stopped mid-send); "
+                  "check the mailbox, then requeue it with Outbox.retry_failed"), stale, self.retry.max_attempts))
+            if cursor.rowcount:
+                logger.error("%d e-mail(s) given up after %d unconfirmed sends", cursor.rowcount,
+                             self.retry.max_attempts)
+
+    def _attempt(self, key: tuple[str, int], moment: datetime, stale: str) -> OutboxRow | None:
+        """Claim one row and try to send it; returns it as it ends up, or None if another sender has it."""
+        row = self._claim(key, moment, stale)
+        if row is None:
+            return None
+        suppressed = self.suppression(row.to)
+        if suppressed is not None:
+            return self._finish(row, "cancelled", f"cancelled: {row.to} is suppressed ({suppressed.reason})")
+        try:
+            message = self._message(row, moment)
+        except (ValueError, TypeError) as error:
+            return self._finish(row, "failed", f"cannot be built into an e-mail ({type(error).__name__}: {error}); "
+                                               "fix or cancel this row")
+        try:
+            refused = self._sender.send(message) or {}
+        except InfraError as error:
+            return self._failed_attempt(row, str(error), moment)
+        except Exception as error:  # noqa: BLE001 — whatever the sender raises is this row's failed attempt
+            return self._failed_attempt(row, f"the sender failed ({type(error).__name__}: {error})", moment)
+        if refused:
+            reply = "; ".join(f"{address}: {answer}" for address, answer in refused.items())
+            self.suppress(row.to, reason=f"bounce: the mail server refused it ({reply})", lead_id=row.lead_id)
+            return self._finish(row, "failed", f"refused for good by the mail server ({reply}); address suppressed")
+        with self._lock:
+            self._db.execute("UPDATE outbox SET status = 'sent', sent_at = ?, last_error = NULL, retry_at = NULL "
+                             "WHERE message_id = ? AND idx = ?", (utc_now().isoformat(), row.message_id, row.index))
+        logger.info("sent e-mail %d of message_id=%s lead_id=%s to %s", row.index, row.message_id, row.lead_id, row.to)
+        return self._get(key)
+
+    def _failed_attempt(self, row: OutboxRow, error: str, moment: datetime) -> OutboxRow:
+        if row.attempts >= self.retry.max_attempts:
+            logger.error("e-mail %d of message_id=%s lead_id=%s failed for good after %d attempts: %s",
+                         row.index, row.message_id, row.lead_id, row.attempts, error)
+            return self._finish(row, "failed", f"gave up after {row.attempts} attempts; last: {error}")
+        retry_at = moment + timedelta(seconds=self.retry.delay_s(row.attempts))
+        with self._lock:
+            self._db.execute("UPDATE outbox SET status = 'pending', claimed_at = NULL, last_error = ?, retry_at = ? "
+                             "WHERE message_id = ? AND idx = ?",
+                             (error, retry_at.isoformat(), row.message_id, row.index))
+        logger.warning("sending e-mail %d of message_id=%s lead_id=%s failed (attempt %d of %d, next at %s): %s",
+                       row.index, row.message_id, row.lead_id, row.attempts, self.retry.max_attempts,
+                       retry_at.isoformat(timespec="seconds"), error)
+        return self._get((row.message_id, row.index))
+
+    def _finish(self, row: OutboxRow, status: RowStatus, note: str) -> OutboxRow:
+        with self._lock:
+            self._db.execute("UPDATE outbox SET status = ?, claimed_at = NULL, last_error = ?, retry_at = NULL "
+                             "WHERE message_id = ? AND idx = ?", (status, note, row.message_id, row.index))
+        log = logger.error if status == "failed" else logger.info
+        log("e-mail %d of message_id=%s lead_id=%s %s: %s", row.index, row.message_id, row.lead_id, status, note)
+        return self._get((row.message_id, row.index))
 
     def _claim(self, key: tuple[str, int], moment: datetime, stale: str) -> OutboxRow | None:
         with self._lock:
             cursor = self._db.execute(
                 "UPDATE outbox SET status = 'sending', claimed_at = ?, attempts = attempts + 1 "
-                "WHERE message_id = ? AND idx = ? AND (status IN ('pending', 'scheduled') "
+                "WHERE message_id = ? AND idx = ? AND attempts < ? AND (status IN ('pending', 'scheduled') "
                 "OR (status = 'sending' AND claimed_at < ?))",
-                (moment.isoformat(), *key, stale),
+                (moment.isoformat(), *key, self.retry.max_attempts, stale),
             )
             if cursor.rowcount != 1:
                 return None
@@ -213,7 +515,7 @@ class Outbox:
             values = self._db.execute(f"SELECT {_COLUMNS} FROM outbox WHERE message_id = ? AND idx = ?", key).fetchone()
         return _row(values)
 
-    def _send_row(self, row: OutboxRow, moment: datetime) -> None:
+    def _message(self, row: OutboxRow, moment: datetime) -> EmailMessage:
         message = EmailMessage()
         message["From"] = self.sender_address
         message["To"] = row.to
@@ -225,17 +527,71 @@ class Outbox:
             message["In-Reply-To"] = row.in_reply_to
             message["References"] = row.in_reply_to
         message["X-SDR-Lead-Id"] = row.lead_id
+        targets = [f"<mailto:{self.unsubscribe_to}?subject=unsubscribe>"]
+        if self.unsubscribe_url and row.smtp_message_id:
+            joiner = "&" if "?" in self.unsubscribe_url else "?"
+            targets.append(f"<{self.unsubscribe_url}{joiner}id={quote(row.smtp_message_id, safe='')}>")
+            message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        message["List-Unsubscribe"] = ", ".join(targets)
         message.set_content(row.body)
-        try:
-            self._sender.send(message)
-        except InfraError as error:
-            with self._lock:
-                self._db.execute("UPDATE outbox SET status = 'pending', claimed_at = NULL, last_error = ? "
-                                 "WHERE message_id = ? AND idx = ?", (str(error), row.message_id, row.index))
-            logger.warning("sending e-mail %d of message_id=%s lead_id=%s failed: %s",
-                           row.index, row.message_id, row.lead_id, error)
-            raise
-        with self._lock:
-            self._db.execute("UPDATE outbox SET status = 'sent', sent_at = ?, last_error = NULL "
-                             "WHERE message_id = ? AND idx = ?", (utc_now().isoformat(), row.message_id, row.index))
-        logger.info("sent e-mail %d of message_id=%s lead_id=%s to %s", row.index, row.message_id, row.lead_id, row.to)
+        return message
+
+
+# --- recognising opt-outs in a reply ------------------------------------------------------------
+
+_BOUNCE_SENDERS = frozenset({"mailer-daemon", "postmaster", "mail-delivery-subsystem", "maildaemon", "mail-daemon"})
+_BOUNCE_SUBJECT = re.compile(
+    r"undeliver|delivery status notification \(failure\)|mail delivery (?:failed|failure)|returned mail|"
+    r"delivery (?:has )?failed|failure notice|could not be delivered|non-?delivery", re.IGNORECASE)
+_SOFT_BOUNCE = re.compile(r"\bstatus:\s*4\.\d{1,3}\.\d{1,3}|\bdelay(?:ed)?\b|will (?:retry|keep trying)", re.IGNORECASE)
+_HARD_BOUNCE = re.compile(
+    r"\bstatus:\s*5\.\d{1,3}\.\d{1,3}|\b5\d\d[ -]5\.\d{1,3}\.\d{1,3}|user unknown|no such user|"
+    r"mailbox (?:unavailable|not found|does not exist)|address rejected|does not exist|recipient rejected",
+    re.IGNORECASE)
+_FINAL_RECIPIENT = re.compile(r"^\s*(?:final|original)-recipient:\s*rfc822;\s*<?([^\s<>;]+@[^\s<>;]+?)>?\s*$",
+                              re.IGNORECASE | re.MULTILINE)
+_UNSUBSCRIBE = re.compile(
+    r"\b(?:unsubscrib\w*|opt(?:ing|ed)?[\s-]?out|"
+    r"remove\s+(?:me|us|my\s+(?:e-?mail|address))|take\s+(?:me|us)\s+off|"
+    r"stop\s+(?:e-?mailing|contacting|sending|writing|messaging)|"
+    r"(?:do\s+not|don'?t|never)\s+(?:e-?mail|contact|write\s+to|message)\s+(?:me|us)|"
+    r"no\s+(?:more|further)\s+(?:e-?mails|messages|contact))\b",
+    re.IGNORECASE)
+_REPLY_PREFIX = re.compile(r"^\s*(?:re|fwd?|aw|sv|wg)\s*:", re.IGNORECASE)
+_QUOTE_START = re.compile(r"^\s*(?:on\b.{0,200}\bwrote:|-{2,}\s*original message\s*-{2,}|_{5,}|from:\s)",
+                          re.IGNORECASE)
+
+
+def _own_words(body: str) -> str:
+    """The reply's own text: what comes before the quoted e-mail it answers."""
+    lines: list[str] = []
+    for line in body.splitlines():
+        if _QUOTE_START.match(line):
+            break
+        if not line.lstrip().startswith(">"):
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def opt_out_in_reply(*, sender: str, subject: str, body: str) -> OptOut | None:
+    """An unsubscribe request or a hard bounce in a reply, or None.
+
+    Deterministic on purpose: the router may end such a lead with `none`, but honouring an opt-out must not
+    depend on a model. Errs towards honouring: "please don't e-mail me" is taken at its word. A soft bounce
+    (delayed, 4.x.x) is not an opt-out; our own subject quoted back in `Re: …` is not read."""
+    local = sender.strip().lower().split("@", 1)[0]
+    if local in _BOUNCE_SENDERS or _BOUNCE_SUBJECT.search(subject):
+        report = f"{subject}\n{body}"
+        if _SOFT_BOUNCE.search(report) and not _HARD_BOUNCE.search(report):
+            return None
+        recipient = _FINAL_RECIPIENT.search(body)
+        diagnostic = _HARD_BOUNCE.search(report)
+        evidence = diagnostic.group(0) if diagnostic else (subject.strip() or "a delivery failure report")
+        return OptOut("bounce", f"{evidence!r} from {sender}", recipient.group(1) if recipient else None)
+    words = _own_words(body)
+    if not _REPLY_PREFIX.match(subject):
+        words = f"{subject}\n{words}"
+    found = _UNSUBSCRIBE.search(words)
+    if found:
+        return OptOut("unsubscribe", f"the reply says {found.group(0)!r}")
+    return None

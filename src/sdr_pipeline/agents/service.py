@@ -22,12 +22,14 @@ logger = logging.getLogger(__name__)
 
 def build_app(settings: Settings) -> FastAPI:
     """The app wired to the real bus and the configured model endpoint."""
+    from sdr_pipeline.agents.send_email import opt_out_consumer
     from sdr_pipeline.infra.bus import KafkaBus
     from sdr_pipeline.llm import make_client
 
     llm_settings = settings.model_copy(update={"llm_timeout_s": settings.agents_llm_timeout_s})
     return create_app(settings, llm=make_client(llm_settings, use_cache=False),
-                      publisher=KafkaBus(settings.bootstrap_servers, client_id="sdr-agents"), send_scheduled=True)
+                      publisher=KafkaBus(settings.bootstrap_servers, client_id="sdr-agents"), send_scheduled=True,
+                      opt_out_consumer=lambda: opt_out_consumer(settings))
 
 
 def serve(settings: Settings) -> None:

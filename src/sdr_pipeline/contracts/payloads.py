@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +31,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AliasChoices,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -87,6 +89,25 @@ NextStep = Literal["actively_engage", "nurture"]
 
 _EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
+_LINE_BREAK_NAMES = {"\r": "carriage return", "\n": "line feed"}
+
+
+def _one_line(value: Any) -> Any:
+    """An e-mail header value must stay one line: after a line break (CR, LF, U+2028, U+0085, ...) the rest
+    would become headers of its own (Bcc: injection) or make the mail unsendable. Tabs are allowed."""
+    if not isinstance(value, str):
+        return value
+    for position, char in enumerate(value):
+        if char != "\t" and unicodedata.category(char) in ("Cc", "Zl", "Zp"):
+            label = _LINE_BREAK_NAMES.get(char) or unicodedata.name(char, "a control character").lower()
+            raise ValueError(f"an e-mail header must be one line of text, but it holds U+{ord(char):04X} "
+                             f"({label}) at position {position}; remove line breaks and control characters")
+    return value
+
+
+_HeaderText = Annotated[str, BeforeValidator(_one_line)]
+"""Text that ends up in an e-mail header (subject, address, name, Message-ID): one line, no control characters."""
+
 
 class _Payload(BaseModel):
     """Base of every payload: unknown fields are kept, not rejected."""
@@ -133,19 +154,19 @@ class LeadScore(_Payload):
 class OutreachEmail(_Payload):
     """active_outreach's output: one personalised e-mail, ready to send."""
 
-    to: str = Field(pattern=_EMAIL_PATTERN)
+    to: _HeaderText = Field(pattern=_EMAIL_PATTERN)
     """Recipient: the lead's own address, never an invented one."""
-    subject: str = Field(min_length=1, max_length=200)
+    subject: _HeaderText = Field(min_length=1, max_length=200)
     body: str = Field(min_length=1)
     """Plain text; no links that were not in the lead or its profile."""
-    in_reply_to: str | None = None
+    in_reply_to: _HeaderText | None = None
     """Message-ID of the prospect's e-mail this answers, if it is a reply."""
 
 
 class NurtureEmail(_Payload):
     """One e-mail of a nurture sequence."""
 
-    subject: str = Field(min_length=1, max_length=200)
+    subject: _HeaderText = Field(min_length=1, max_length=200)
     body: str = Field(min_length=1)
     send_offset_days: int = Field(ge=0, le=365)
     """Days after the sequence starts; the first e-mail is usually 0."""
@@ -154,7 +175,7 @@ class NurtureEmail(_Payload):
 class NurtureSequence(_Payload):
     """nurture_campaign's output: a three-e-mail sequence to one recipient."""
 
-    to: str = Field(pattern=_EMAIL_PATTERN)
+    to: _HeaderText = Field(pattern=_EMAIL_PATTERN)
     emails: list[NurtureEmail] = Field(min_length=3, max_length=3)
     """Exactly three e-mails, in send order."""
 
@@ -172,13 +193,16 @@ class Delivery(_Payload):
 
     index: int = Field(ge=0)
     """Position of the e-mail in the drafted list (0 for a single e-mail)."""
-    to: str
-    subject: str
-    status: Literal["sent", "scheduled"]
+    to: _HeaderText
+    subject: _HeaderText
+    status: Literal["sent", "scheduled", "cancelled"]
+    """`cancelled`: not sent on purpose (the recipient opted out or bounced, or the lead stopped); see `note`."""
     send_at: datetime
-    """When it was sent, or when it is due."""
-    smtp_message_id: str | None = None
+    """When it was sent, or when it is (or was) due."""
+    smtp_message_id: _HeaderText | None = None
     """The Message-ID header we sent it with."""
+    note: str | None = None
+    """Why a cancelled e-mail was not sent."""
 
 
 class DeliveryReport(_Payload):
@@ -187,6 +211,8 @@ class DeliveryReport(_Payload):
     deliveries: list[Delivery] = Field(min_length=1)
     sent_count: int = Field(ge=0)
     scheduled_count: int = Field(ge=0)
+    cancelled_count: int = Field(default=0, ge=0)
+    """E-mails not sent on purpose (opt-out, bounce, stopped lead)."""
 
 
 class InboundReply(_Payload):
@@ -195,16 +221,16 @@ class InboundReply(_Payload):
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
-    from_address: str = Field(pattern=_EMAIL_PATTERN, max_length=320,
-                              validation_alias=AliasChoices("from_address", "from"))
-    to_address: str = Field(default="", max_length=320, validation_alias=AliasChoices("to_address", "to"))
-    subject: str = Field(default="", max_length=500)
+    from_address: _HeaderText = Field(pattern=_EMAIL_PATTERN, max_length=320,
+                                      validation_alias=AliasChoices("from_address", "from"))
+    to_address: _HeaderText = Field(default="", max_length=320, validation_alias=AliasChoices("to_address", "to"))
+    subject: _HeaderText = Field(default="", max_length=500)
     body: str = Field(min_length=1, max_length=50_000)
-    in_reply_to: str | None = Field(default=None, max_length=1000,
-                                    validation_alias=AliasChoices("in_reply_to", "in-reply-to"))
+    in_reply_to: _HeaderText | None = Field(default=None, max_length=1000,
+                                            validation_alias=AliasChoices("in_reply_to", "in-reply-to"))
     """Message-ID of our e-mail it answers; how intake finds the lead."""
-    reply_message_id: str | None = Field(default=None, max_length=1000,
-                                         validation_alias=AliasChoices("reply_message_id", "message_id"))
+    reply_message_id: _HeaderText | None = Field(default=None, max_length=1000,
+                                                 validation_alias=AliasChoices("reply_message_id", "message_id"))
     """The reply's own Message-ID, so our answer threads under it."""
     received_at: datetime = Field(default_factory=utc_now)
 
@@ -212,8 +238,8 @@ class InboundReply(_Payload):
 class LeadSubmission(_Payload):
     """A lead typed into the intake form or posted to the JSON endpoint."""
 
-    name: str = Field(min_length=1, max_length=200)
-    email: str = Field(pattern=_EMAIL_PATTERN, max_length=320)
+    name: _HeaderText = Field(min_length=1, max_length=200)
+    email: _HeaderText = Field(pattern=_EMAIL_PATTERN, max_length=320)
     company_name: str = Field(min_length=1, max_length=200)
     company_website: str | None = Field(default=None, max_length=2048)
     job_title: str | None = Field(default=None, max_length=200)
