@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 
 import httpx
 import pytest
 
 from sdr_pipeline.contracts import DEAD_LETTERS, NEEDS_REVIEW, ROUTING_DECISIONS, WORKFLOW_EVENTS, Envelope
-from sdr_pipeline.contracts.review import REVIEW_FIELD, review_signature
 from sdr_pipeline.contracts.decision import ControlMessage
+from sdr_pipeline.contracts.review import REVIEW_FIELD, review_signature
 from sdr_pipeline.llm.testing import ScriptedLLM
+from sdr_pipeline.orchestrator import steps
 from sdr_pipeline.orchestrator.steps import (
     DECIDED,
     DISPATCH,
     ROUTE,
+    Bounds,
+    Dedupe,
     Dispatcher,
     Gate,
     LeadLedger,
@@ -31,7 +35,7 @@ from tests.router.conftest import REPO_ROOT
 LIMITS = Limits(max_hops=5, tokens=10_000, cost_usd=1.0)
 REGISTRY = load_registry()
 PROMPTS = {(p.name, p.version): p for p in list_prompts("router", prompts_dir=REPO_ROOT / "prompts")}
-FIRST_VERSION = sorted(version for _, version in PROMPTS)[0]
+FIRST_VERSION = min(version for _, version in PROMPTS)
 
 
 def _gate() -> Gate:
@@ -39,8 +43,8 @@ def _gate() -> Gate:
 
 
 def _raw_lead(hop: int = 0, **overrides) -> Envelope:
-    fields = dict(lead_id="lead-1", hop=hop, produced_by="web_form",
-                  lead={"name": "Ada Lovelace", "email": "ada@analytical.example", "company_name": "Analytical Engines"})
+    fields = {"lead_id": "lead-1", "hop": hop, "produced_by": "web_form",
+              "lead": {"name": "Ada Lovelace", "email": "ada@analytical.example", "company_name": "Analytical Engines"}}
     return Envelope(**{**fields, **overrides})
 
 
@@ -91,7 +95,7 @@ def test_route_step_returns_a_decision_for_the_ledger():
 
 
 def test_route_step_dead_letters_an_answer_that_stays_invalid():
-    [output], llm = _route(_raw_lead(), ["not json at all", {"agent": "astrologer", "confidence": 1, "reason": "?"}])
+    [output], _ = _route(_raw_lead(), ["not json at all", {"agent": "astrologer", "confidence": 1, "reason": "?"}])
     assert output.topic == DEAD_LETTERS
     letter = json.loads(output.value)
     assert letter["stage"] == "routing" and letter["lead_id"] == "lead-1" and letter["raw_output"]
@@ -108,7 +112,7 @@ def _decided(agent: str, *, tokens: int = 100, envelope: Envelope | None = None)
 def test_ledger_dispatches_and_logs_the_decision():
     ledger, outputs = Ledger(LIMITS).apply(LeadLedger(), _decided("lead_ingestion"))
     assert [o.topic for o in outputs] == [ROUTING_DECISIONS, DISPATCH]
-    assert ledger.tokens == 100 and len(ledger.seen) == 1
+    assert ledger.tokens == 100 and len(ledger.chain) == 1
 
 
 def test_ledger_ends_the_workflow_on_none():
@@ -117,13 +121,26 @@ def test_ledger_ends_the_workflow_on_none():
     assert json.loads(outputs[1].value)["kind"] == "ended"
 
 
-def test_ledger_detects_the_same_input_sent_to_the_same_agent_again():
-    ledger, _ = Ledger(LIMITS).apply(LeadLedger(), _decided("lead_ingestion"))
-    again = _raw_lead(message_id="another-id")  # same content, new message id
-    ledger, outputs = Ledger(LIMITS).apply(ledger, _decided("lead_ingestion", envelope=again))
+def test_ledger_stops_a_real_cycle_in_a_messages_chain():
+    ledger, _ = Ledger(LIMITS).apply(LeadLedger(), _decided("lead_ingestion", envelope=_raw_lead(message_id="m0")))
+    profile = {"company": "Analytical Engines", "summary": "builds engines"}
+    first = _raw_lead(message_id="m1", parent_message_id="m0", hop=1, produced_by="lead_ingestion", context=profile)
+    ledger, _ = Ledger(LIMITS).apply(ledger, _decided("lead_scoring", envelope=first))
+    score = _raw_lead(message_id="m2", parent_message_id="m1", hop=2, produced_by="lead_scoring", context={"score": 1})
+    ledger, _ = Ledger(LIMITS).apply(ledger, _decided("lead_ingestion", envelope=score))
+    # lead_ingestion writes the very profile again, and lead_scoring would get it a second time: a cycle
+    again = _raw_lead(message_id="m3", parent_message_id="m2", hop=3, produced_by="lead_ingestion", context=profile)
+    ledger, outputs = Ledger(LIMITS).apply(ledger, _decided("lead_scoring", envelope=again))
     event = json.loads(outputs[-1].value)
     assert event["kind"] == "limit" and event["limit"] == "loop" and ledger.stopped == "loop"
     assert DISPATCH not in [o.topic for o in outputs]
+
+
+def test_the_same_input_on_another_chain_is_new_work_not_a_loop():
+    ledger, _ = Ledger(LIMITS).apply(LeadLedger(), _decided("lead_ingestion"))
+    again = _raw_lead(message_id="another-id")  # same content, new message id, no parent: a new chain
+    ledger, outputs = Ledger(LIMITS).apply(ledger, _decided("lead_ingestion", envelope=again))
+    assert [o.topic for o in outputs] == [ROUTING_DECISIONS, DISPATCH] and ledger.stopped is None
 
 
 def test_ledger_stops_a_lead_over_its_token_budget_and_keeps_it_stopped():
@@ -227,3 +244,262 @@ def test_a_signed_review_verdict_is_the_decision_and_a_forged_one_is_dead_letter
                                                                       None)
     for [letter] in (forged, unset):
         assert letter.topic == DEAD_LETTERS and "signature" in json.loads(letter.value)["reason"]
+
+
+# --- poison pills: nothing a record holds may fail the job -------------------------------------------------------
+
+def _letter(outputs) -> dict:
+    [output] = outputs
+    assert output.topic == DEAD_LETTERS, output
+    return json.loads(output.value)
+
+
+def _nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+def test_a_tombstone_is_dead_lettered_with_the_reason():
+    letter = _letter(_gate().on_message(None, None))
+    assert letter["stage"] == "validation" and "tombstone" in letter["reason"] and "agent_messages" in letter["reason"]
+    control, outputs = _gate().on_control(None)
+    assert control is None and "tombstone" in _letter(outputs)["reason"] and _letter(outputs)["stage"] == "control"
+
+
+def test_deep_json_is_refused_before_parsing_it():
+    deep = json.dumps({"lead_id": "lead-1", "produced_by": "web_form"})[:-1] + ', "context": ' + _nested(5000) + "}"
+    letter = _letter(_gate().on_message(deep, None))
+    assert letter["error_type"] == "ContractError" and "nested deeper than 32 levels" in letter["reason"]
+    _, outputs = _gate().on_control(_nested(5000))
+    assert "nested deeper" in _letter(outputs)["reason"]
+
+
+def test_nesting_within_the_limit_and_brackets_inside_strings_pass():
+    context = json.loads(_nested(20))
+    text = "[{" * 500 + ' a \\" quote [ inside ' + "}]" * 3
+    [output] = _gate().on_message(_raw_lead(context={"deep": context, "text": text}).to_json(), None)
+    assert output.topic == ROUTE
+
+
+def test_an_oversized_record_is_refused_and_its_dead_letter_fits_the_producers_limit():
+    huge = json.dumps({"lead_id": "lead-1", "produced_by": "web_form", "context": "x" * 900_000})
+    letter = _letter(_gate().on_message(huge, None))
+    assert "over the job's limit of 262,144 bytes" in letter["reason"]
+    assert len(json.dumps(letter).encode()) <= Bounds().dead_letter_bytes < 1_048_576
+    assert letter["raw_value"].startswith('{"lead_id": "lead-1"') and f"{len(huge):,} bytes in all" in letter["raw_value"]
+    assert hashlib.sha256(huge.encode()).hexdigest() in letter["raw_value"]
+
+
+def test_a_dead_letter_fits_even_when_escaping_multiplies_its_size():
+    bounds = Bounds(record_bytes=10_000_000, dead_letter_bytes=20_000)
+    gate = Gate(PROMPTS, "router", FIRST_VERSION, LIMITS, bounds=bounds)
+    output = gate.on_message("\x00" * 200_000, None)[0]  # each NUL is six bytes of JSON
+    assert output.topic == DEAD_LETTERS and len(output.value.encode()) <= 20_000
+    assert "200,000 bytes in all" in json.loads(output.value)["raw_value"]
+
+
+def test_an_unforeseen_error_in_the_gate_is_dead_lettered_with_its_type(monkeypatch):
+    def crash(raw):
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(steps, "parse_envelope", crash)
+    letter = _letter(_gate().on_message(_raw_lead().to_json(), None))
+    assert letter["error_type"] == "RecursionError" and letter["stage"] == "validation"
+    assert letter["reason"].startswith("RecursionError: maximum recursion depth exceeded")
+
+
+def test_an_unforeseen_error_in_the_router_is_dead_lettered_not_raised():
+    [task] = _gate().on_message(_raw_lead().to_json(), None)
+    outputs = asyncio.run(RouteStep(PROMPTS, REGISTRY, "llm", 2).run(task.value, ScriptedLLM([ValueError("odd")])))
+    letter = _letter(outputs)
+    assert (letter["stage"], letter["error_type"], letter["lead_id"]) == ("routing", "ValueError", "lead-1")
+    assert _letter(asyncio.run(RouteStep(PROMPTS, REGISTRY, "llm", 2).run("{}", ScriptedLLM([]))))["stage"] == "routing"
+
+
+def test_a_decision_for_an_unknown_agent_is_dead_lettered_by_the_dispatcher():
+    task = json.loads(_decided("lead_ingestion"))
+    task["decision"]["agent"] = "astrologer"
+    letter = _letter(_dispatch(json.dumps(task), lambda request: httpx.Response(200)))
+    assert letter["stage"] == "dispatch" and letter["error_type"] == "RegistryError" and letter["agent"] == "astrologer"
+
+
+def test_a_ledger_failure_leaves_the_leads_state_as_it_was():
+    ledger = Ledger(LIMITS)
+    state, _ = ledger.step(None, _decided("lead_ingestion"))
+    after, outputs = ledger.step(state, '{"envelope": "not a task"}')
+    assert after == state and _letter(outputs)["stage"] == "routing"
+    broken, outputs = ledger.step("{not json", _decided("lead_scoring"))
+    assert broken == "{not json" and _letter(outputs)["lead_id"] == "lead-1"
+
+
+def test_the_job_restarts_with_an_exponential_delay_and_no_attempt_cap(tmp_path):
+    from sdr_pipeline.orchestrator.job import job_config
+    from sdr_pipeline.settings import Settings
+
+    config = job_config(Settings(_env_file=None, state_dir=tmp_path, job_restart_max_backoff_s=90))
+    assert config["restart-strategy.type"] == "exponential-delay"
+    assert config["restart-strategy.exponential-delay.max-backoff"] == "90 s"
+    assert int(config["restart-strategy.exponential-delay.attempts-before-reset-backoff"]) == 2**31 - 1
+    assert not [key for key in config if "fixed-delay" in key]
+
+
+# --- duplicates are not loops, and a stop is not forever ---------------------------------------------------------
+
+class _MapState:
+    """Flink's MapState, as Dedupe uses it."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, str] = {}
+
+    def get(self, key: str) -> str | None:
+        return self.entries.get(key)
+
+    def put(self, key: str, value: str) -> None:
+        self.entries[key] = value
+
+
+def test_dedupe_passes_the_first_copy_and_turns_a_redelivery_into_a_duplicate_event():
+    seen, envelope = _MapState(), _raw_lead()
+    [task] = _gate().on_message(envelope.to_json(), None)
+    assert Dedupe().apply(task.as_tuple(), seen) == [task]
+    [again] = _gate().on_message(envelope.to_json(), None)
+    [output] = Dedupe().apply(again.as_tuple(), seen)
+    event = json.loads(output.value)
+    assert output.topic == WORKFLOW_EVENTS and event["kind"] == "duplicate"
+    assert event["message_id"] == envelope.message_id and event["figures"]["first_seen"] == seen.entries[
+        envelope.message_id]
+
+
+def test_a_review_verdict_is_not_a_copy_of_the_message_it_resolves_but_its_redelivery_is():
+    gate, seen = Gate(PROMPTS, "router", FIRST_VERSION, LIMITS, review_secret="k"), _MapState()
+    envelope = _raw_lead()
+    [task] = gate.on_message(envelope.to_json(), None)
+    Dedupe().apply(task.as_tuple(), seen)
+    signature = review_signature("k", message_id=envelope.message_id, agent="nurture_campaign")
+    [verdict] = gate.on_message(_with_verdict(envelope, "nurture_campaign", signature), None)
+    assert Dedupe().apply(verdict.as_tuple(), seen) == [verdict] and verdict.topic == DECIDED
+    assert json.loads(Dedupe().apply(verdict.as_tuple(), seen)[0].value)["kind"] == "duplicate"
+
+
+def test_dedupe_dead_letters_a_task_it_cannot_read():
+    assert _letter(Dedupe().apply((ROUTE, "lead-1", "{broken"), _MapState()))["lead_id"] == "lead-1"
+
+
+def test_a_byte_for_byte_copy_of_a_profile_no_longer_stops_the_lead():
+    """The issue's case: a copied research profile on agent_messages, then the real scoring output."""
+    seen, ledger, ledger_state = _MapState(), Ledger(LIMITS), None
+    lead = _raw_lead(message_id="m0")
+    profile = _raw_lead(message_id="m1", parent_message_id="m0", hop=1, produced_by="lead_ingestion",
+                        context={"summary": "builds engines"})
+    scoring = _raw_lead(message_id="m2", parent_message_id="m1", hop=2, produced_by="lead_scoring",
+                        context={"score": 82, "next_step": "actively_engage"})
+    picks = {"m0": "lead_ingestion", "m1": "lead_scoring", "m2": "active_outreach"}
+    kinds = []
+    for envelope in (lead, profile, profile, scoring):
+        [task] = _gate().on_message(envelope.to_json(), None)
+        for output in Dedupe().apply(task.as_tuple(), seen):
+            if output.topic == WORKFLOW_EVENTS:
+                kinds.append(json.loads(output.value)["kind"])
+                continue
+            ledger_state, outputs = ledger.step(ledger_state, _decided(picks[envelope.message_id], envelope=envelope))
+            kinds.extend("dispatch" if o.topic == DISPATCH else json.loads(o.value).get("kind", "decision")
+                         for o in outputs if o.topic != ROUTING_DECISIONS)
+    assert kinds == ["dispatch", "dispatch", "duplicate", "dispatch"]
+    assert LeadLedger.from_json(ledger_state).stopped is None
+
+
+def test_the_same_input_from_the_same_parent_twice_is_a_duplicate_and_stops_nothing():
+    ledger, _ = Ledger(LIMITS).apply(LeadLedger(), _decided("lead_ingestion", envelope=_raw_lead(message_id="m0")))
+    profile = {"summary": "builds engines"}
+    first = _raw_lead(message_id="m1", parent_message_id="m0", hop=1, produced_by="lead_ingestion", context=profile)
+    rerun = _raw_lead(message_id="m1-rerun", parent_message_id="m0", hop=1, produced_by="lead_ingestion",
+                      context=profile)
+    ledger, _ = Ledger(LIMITS).apply(ledger, _decided("lead_scoring", envelope=first))
+    ledger, outputs = Ledger(LIMITS).apply(ledger, _decided("lead_scoring", envelope=rerun))
+    event = json.loads(outputs[-1].value)
+    assert event["kind"] == "duplicate" and event["figures"]["same_as"] == "m1" and ledger.stopped is None
+    assert DISPATCH not in [o.topic for o in outputs]
+
+
+def test_a_new_inbound_reply_reopens_a_stopped_lead_with_a_fresh_budget():
+    ledger, _ = Ledger(LIMITS).apply(LeadLedger(), _decided("lead_ingestion", tokens=10_001))
+    assert ledger.stopped == "tokens"
+    agent_output = _raw_lead(message_id="m5", produced_by="lead_ingestion", context={"company_summary": "engines"})
+    ledger, outputs = Ledger(LIMITS).apply(ledger, _decided("lead_scoring", envelope=agent_output))
+    assert json.loads(outputs[-1].value)["limit"] == "tokens" and DISPATCH not in [o.topic for o in outputs]
+    reply = _raw_lead(message_id="r1", produced_by="inbound_email", context={"text": "Can we meet on Tuesday?"})
+    ledger, outputs = Ledger(LIMITS).apply(ledger, _decided("active_outreach", envelope=reply, tokens=50))
+    assert [o.topic for o in outputs] == [WORKFLOW_EVENTS, ROUTING_DECISIONS, DISPATCH]
+    event = json.loads(outputs[0].value)
+    assert (event["kind"], event["limit"], event["figures"]["tokens"]) == ("reopened", "tokens", 10_101)
+    assert (ledger.stopped, ledger.tokens, ledger.reopens) == (None, 50, 1)
+
+
+def test_a_ledger_stored_by_the_previous_job_still_loads():
+    old = json.dumps({"tokens": 7, "cost_usd": 0.0, "decisions": 1, "seen": ["lead_ingestion:abc"], "stopped": "loop"})
+    ledger = LeadLedger.from_json(old)
+    assert (ledger.tokens, ledger.stopped, ledger.chain) == (7, "loop", {})
+
+
+def test_the_chain_a_ledger_keeps_is_bounded():
+    ledger = LeadLedger()
+    for index in range(300):
+        ledger.remember(f"m{index}", f"m{index - 1}" if index else None, f"a:{index}")
+    assert len(ledger.chain) == 256 and "m299" in ledger.chain and "m0" not in ledger.chain
+    assert list(ledger.ancestors("m299"))[-1] == "a:44", "the walk stops where the kept chain ends"
+
+
+# --- health says what Flink says --------------------------------------------------------------------------------
+
+class _Future:
+    def __init__(self, value=None, *, done=lambda: True) -> None:
+        self.value, self.done = value, done
+
+    def result(self):
+        return self.value
+
+
+class _Status:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+class _JobClient:
+    """A PyFlink JobClient whose job goes through `statuses`, one per report, then ends."""
+
+    def __init__(self, statuses: list[str], seen: list[str], ready) -> None:
+        self.statuses, self.seen, self.ready = list(statuses), seen, ready
+
+    def get_job_id(self):
+        return "job-1"
+
+    def get_job_execution_result(self):
+        return _Future("result", done=lambda: not self.statuses)
+
+    def get_job_status(self):
+        if self.ready.exists():  # what the health check would have read before this report
+            self.seen.append(json.loads(self.ready.read_text())["status"])
+        return _Future(_Status(self.statuses.pop(0)))
+
+
+def test_health_follows_the_jobs_real_status_and_goes_stale(tmp_path):
+    import os
+    import time
+
+    from sdr_pipeline.orchestrator import job
+    from sdr_pipeline.settings import Settings
+
+    settings = Settings(_env_file=None, state_dir=tmp_path)
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    (settings.run_dir / "router.pid").write_text(str(os.getpid()))
+    ready, seen = job.ready_file(settings), []
+    assert not job._running(settings), "nothing reported yet"
+    client = _JobClient(["RUNNING", "RESTARTING", "RUNNING"], seen, ready)
+    assert job.report_status(client, ready, every_s=0) == "result"
+    assert seen == ["RUNNING", "RESTARTING"] and json.loads(ready.read_text())["status"] == "ENDED"
+    assert not job._running(settings), "an ended job is not healthy"
+    ready.write_text(json.dumps({"job_id": "job-1", "status": "RUNNING", "at": time.time()}))
+    assert job._running(settings)
+    ready.write_text(json.dumps({"job_id": "job-1", "status": "RESTARTING", "at": time.time()}))
+    assert not job._running(settings), "a job in a restart loop is not healthy"
+    ready.write_text(json.dumps({"job_id": "job-1", "status": "RUNNING", "at": time.time() - 60}))
+    assert not job._running(settings), "a process that stopped reporting is not healthy"

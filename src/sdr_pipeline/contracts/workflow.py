@@ -12,10 +12,12 @@ from sdr_pipeline.contracts.envelope import Envelope, utc_now
 
 __all__ = ["DispatchTask", "RouteTask", "WorkflowEvent", "WorkflowEventKind"]
 
-WorkflowEventKind = Literal["dispatched", "ended", "limit", "prompt_switched", "review"]
-"""`dispatched`: an agent accepted a message; `ended`: routed to none; `limit`: a limit stopped the lead;
-`prompt_switched`: the job took a new prompt version from router_control; `review`: the decision was too
-unsure to act on and waits on `needs_review`."""
+WorkflowEventKind = Literal["dispatched", "duplicate", "ended", "limit", "prompt_switched", "reopened", "review"]
+"""`dispatched`: an agent accepted a message; `duplicate`: a copy of a message already taken (same message_id
+redelivered, or the same input from the same parent) was dropped, nothing stopped; `ended`: routed to none;
+`limit`: a limit stopped the lead; `prompt_switched`: the job took a new prompt version from router_control;
+`reopened`: a new inbound reply lifted a limit's stop; `review`: the decision was too unsure to act on and waits
+on `needs_review`."""
 
 
 class WorkflowEvent(BaseModel):
@@ -31,7 +33,7 @@ class WorkflowEvent(BaseModel):
     message_id: str | None = None
     agent: str | None = None
     limit: str | None = None
-    """For `limit`: hops, loop, tokens or cost."""
+    """For `limit`: hops, loop, tokens or cost; for `reopened`: the limit that was lifted."""
     figures: dict[str, Any] = Field(default_factory=dict)
     """The numbers behind the event (used, allowed, attempts, latency)."""
     at: datetime = Field(default_factory=utc_now)

@@ -1,12 +1,15 @@
 """The routing job: a thin PyFlink shell around `steps.py`.
 
     agent_messages ─► Gate ◄── router_control (broadcast: live prompt version)
-                       │ RouteTask
+                       │ RouteTask (or a reviewer's verdict)
+                       ▼
+                  Dedupe (keyed by lead_id: a message_id seen before is a `duplicate` event)
+                       │ first copies
                        ▼
                   RouteStep (async: the LLM router)
                        │ decision
                        ▼
-                  Ledger (keyed by lead_id: tokens, cost, loops)
+                  Ledger (keyed by lead_id: tokens, cost, loops per chain)
                        │ approved
                        ▼
                   Dispatcher (async: POST to the agent, retried)
@@ -17,14 +20,20 @@ retained in the state folder; a restart resumes from the newest one, and the Kaf
 commits its offsets with each checkpoint, so a crash loses no message. Agents are
 idempotent on message_id, so a replayed dispatch sends no e-mail twice.
 
+The sources read values null-safe (a tombstone reaches the gate as None and is dead-lettered),
+and every step dead-letters what it cannot handle, so no record fails the job; a failure of the
+job itself (a lost broker, a worker crash) is restarted with an exponential delay and no cap.
+
 Run locally with `sdr-pipeline orchestrator run`, or submit this file to a cluster with
 `flink run -py src/sdr_pipeline/orchestrator/job.py`.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+import time
 from pathlib import Path
 
 from sdr_pipeline.contracts.topics import (
@@ -42,9 +51,10 @@ from sdr_pipeline.orchestrator.steps import (
     DECIDED,
     DISPATCH,
     ROUTE,
+    Bounds,
+    Dedupe,
     Dispatcher,
     Gate,
-    LeadLedger,
     Ledger,
     Limits,
     RouteStep,
@@ -53,7 +63,7 @@ from sdr_pipeline.registry import load_registry
 from sdr_pipeline.router import list_prompts, load_prompt
 from sdr_pipeline.settings import Settings
 
-__all__ = ["build_job", "checkpoint_dir", "latest_checkpoint", "main", "process_spec", "ready_file"]
+__all__ = ["build_job", "checkpoint_dir", "latest_checkpoint", "main", "process_spec", "ready_file", "report_status"]
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +75,14 @@ def checkpoint_dir(settings: Settings) -> Path:
 
 
 def ready_file(settings: Settings) -> Path:
-    """Written once the job is submitted and running; the supervisor's health check reads it."""
+    """The job's status, rewritten every few seconds while it runs; the supervisor's health check reads it."""
     return settings.run_dir / "router.ready"
+
+
+_STATUS_EVERY_S = 5.0
+"""How often the running job writes its status to the ready file."""
+_STATUS_STALE_S = 30.0
+"""A status older than this means the process stopped reporting: unhealthy."""
 
 
 def latest_checkpoint(settings: Settings) -> Path | None:
@@ -77,9 +93,9 @@ def latest_checkpoint(settings: Settings) -> Path | None:
 
 def _flink_functions():
     """The Flink operator classes, defined only where pyflink is importable."""
-    from pyflink.common import Types
+    from pyflink.common import Time, Types
     from pyflink.datastream.functions import AsyncFunction, BroadcastProcessFunction, KeyedProcessFunction
-    from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
+    from pyflink.datastream.state import MapStateDescriptor, StateTtlConfig, ValueStateDescriptor
 
     prompt_state = MapStateDescriptor("live_prompt_version", Types.STRING(), Types.STRING())
 
@@ -120,7 +136,28 @@ def _flink_functions():
         def timeout(self, value):
             from sdr_pipeline.orchestrator.steps import timeout_dead_letter
 
-            return [timeout_dead_letter(value[2], stage="routing").as_tuple()]
+            return [timeout_dead_letter(value[2], stage="routing", bounds=self.step.bounds).as_tuple()]
+
+    class DedupeFunction(KeyedProcessFunction):
+        def __init__(self, dedupe: Dedupe, ttl_s: float) -> None:
+            self.dedupe = dedupe
+            self.ttl_s = ttl_s
+            self.seen = None
+
+        def open(self, runtime_context):
+            # one entry per message, each forgotten ttl_s after it was first seen (checked on read, and
+            # dropped from full snapshots), so the state stays the size of the redelivery window
+            ttl = (StateTtlConfig.new_builder(Time.seconds(max(1, int(self.ttl_s))))
+                   .set_update_type(StateTtlConfig.UpdateType.OnCreateAndWrite)
+                   .set_state_visibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
+                   .cleanup_full_snapshot().build())
+            descriptor = MapStateDescriptor("seen_messages", Types.STRING(), Types.STRING())
+            descriptor.enable_time_to_live(ttl)
+            self.seen = runtime_context.get_map_state(descriptor)
+
+        def process_element(self, value, ctx):
+            for output in self.dedupe.apply(value, self.seen):
+                yield output.as_tuple()
 
     class LedgerFunction(KeyedProcessFunction):
         def __init__(self, ledger: Ledger) -> None:
@@ -131,8 +168,10 @@ def _flink_functions():
             self.state = runtime_context.get_state(ValueStateDescriptor("lead_ledger", Types.STRING()))
 
         def process_element(self, value, ctx):
-            ledger, outputs = self.ledger.apply(LeadLedger.from_json(self.state.value()), value[2])
-            self.state.update(ledger.to_json())
+            before = self.state.value()
+            after, outputs = self.ledger.step(before, value[2])
+            if after is not None and after != before:
+                self.state.update(after)
             for output in outputs:
                 yield output.as_tuple()
 
@@ -151,9 +190,29 @@ def _flink_functions():
         def timeout(self, value):
             from sdr_pipeline.orchestrator.steps import timeout_dead_letter
 
-            return [timeout_dead_letter(value[2], stage="dispatch").as_tuple()]
+            return [timeout_dead_letter(value[2], stage="dispatch", bounds=self.dispatcher.bounds).as_tuple()]
 
-    return prompt_state, GateFunction, RouteFunction, LedgerFunction, DispatchFunction
+    return prompt_state, GateFunction, DedupeFunction, RouteFunction, LedgerFunction, DispatchFunction
+
+
+_NULL_SAFE_STRINGS = "org.apache.flink.kafka.shaded.org.apache.kafka.common.serialization.StringDeserializer"
+"""Kafka's own StringDeserializer as shaded in flink-sql-connector-kafka: a null value stays None (Flink's
+SimpleStringSchema throws a NullPointerException on a tombstone, which fails the job on every restart)."""
+
+
+def _null_safe_values():
+    """A record deserializer for the Kafka source that hands each value on as a string, a tombstone as None.
+
+    PyFlink's builder only offers `set_value_only_deserializer(DeserializationSchema)`, and every
+    DeserializationSchema it ships either throws on a null or drops it unseen; the Java builder's
+    `setDeserializer(KafkaRecordDeserializationSchema.valueOnly(<Kafka Deserializer>))` keeps the null,
+    so the gate can dead-letter it with a reason.
+    """
+    from pyflink.java_gateway import get_gateway
+    from pyflink.util.java_utils import load_java_class
+
+    schema = get_gateway().jvm.org.apache.flink.connector.kafka.source.reader.deserializer.KafkaRecordDeserializationSchema
+    return schema.valueOnly(load_java_class(_NULL_SAFE_STRINGS))
 
 
 def build_job(env, settings: Settings, *, group_id: str = "sdr-router") -> None:
@@ -174,42 +233,49 @@ def build_job(env, settings: Settings, *, group_id: str = "sdr-router") -> None:
     prompts = {(p.name, p.version): p for p in list_prompts(settings.router_prompt, prompts_dir=settings.prompts_dir)}
     start_prompt = load_prompt(settings.router_prompt, settings.router_prompt_version, prompts_dir=settings.prompts_dir)
     limits = Limits(settings.max_hops, settings.budget_tokens_per_lead, settings.budget_usd_per_lead)
+    bounds = Bounds.from_settings(settings)
     gate = Gate(prompts, settings.router_prompt, start_prompt.version, limits,
-                review_secret=settings.review_secret.get_secret_value(), policy=settings.router_policy)
-    route = RouteStep(prompts, registry, settings.router_policy, settings.router_answer_attempts)
+                review_secret=settings.review_secret.get_secret_value(), policy=settings.router_policy, bounds=bounds)
+    route = RouteStep(prompts, registry, settings.router_policy, settings.router_answer_attempts, bounds=bounds)
     if route.needs_knowledge:  # learnt in each worker (RouteFunction.open); fail here if the files are missing
         missing = [str(path) for path in settings.router_example_pool if not Path(path).is_file()]
         if missing:
             raise UserError(f"the router's example pool is missing: {', '.join(missing)}",
                             fix="run from the checkout, or set SDR_ROUTER_EXAMPLE_POOL to dataset files with a dev split")
-    dispatcher = Dispatcher(registry, settings.agents_url)
-    prompt_state, GateFunction, RouteFunction, LedgerFunction, DispatchFunction = _flink_functions()
+    dispatcher = Dispatcher(registry, settings.agents_url, bounds=bounds)
+    prompt_state, GateFunction, DedupeFunction, RouteFunction, LedgerFunction, DispatchFunction = _flink_functions()
     row = Types.TUPLE([Types.STRING(), Types.STRING(), Types.STRING()])
 
     def source(topic: str, group: str):
-        return (KafkaSource.builder().set_bootstrap_servers(settings.bootstrap_servers).set_topics(topic)
-                .set_group_id(group)
-                .set_starting_offsets(KafkaOffsetsInitializer.committed_offsets(KafkaOffsetResetStrategy.EARLIEST))
-                .set_value_only_deserializer(SimpleStringSchema())
-                .set_property("commit.offsets.on.checkpoint", "true").build())
+        builder = (KafkaSource.builder().set_bootstrap_servers(settings.bootstrap_servers).set_topics(topic)
+                   .set_group_id(group)
+                   .set_starting_offsets(KafkaOffsetsInitializer.committed_offsets(KafkaOffsetResetStrategy.EARLIEST))
+                   .set_property("commit.offsets.on.checkpoint", "true"))
+        builder._j_builder.setDeserializer(_null_safe_values())  # see _null_safe_values: PyFlink has no setter
+        return builder.build()
 
     messages = env.from_source(source(AGENT_MESSAGES, group_id), WatermarkStrategy.no_watermarks(), "agent_messages")
     control = env.from_source(source(ROUTER_CONTROL, f"{group_id}-control"), WatermarkStrategy.no_watermarks(),
                               "router_control")
     gated = (messages.connect(control.broadcast(prompt_state))
              .process(GateFunction(gate), output_type=row).name("gate: validate, hop limit, prompt version"))
+    # the dedupe takes what the gate sends on: tasks for the router, and reviewers' verdicts for the ledger
+    deduped = (gated.filter(lambda r: r[0] in (ROUTE, DECIDED)).key_by(lambda r: r[1], key_type=Types.STRING())
+               .process(DedupeFunction(Dedupe(bounds), settings.job_dedup_ttl_s), output_type=row)
+               .name("dedupe: one of each message_id"))
     routed = AsyncDataStream.unordered_wait(
-        gated.filter(lambda r: r[0] == ROUTE), RouteFunction(route, settings),
+        deduped.filter(lambda r: r[0] == ROUTE), RouteFunction(route, settings),
         Time.seconds(int(settings.llm_timeout_s * settings.router_answer_attempts * settings.llm_max_attempts) + 5),
         capacity=settings.dispatch_capacity, output_type=row).name("route: LLM router")
-    ledgered = (routed.filter(lambda r: r[0] == DECIDED).key_by(lambda r: r[1], key_type=Types.STRING())
-                .process(LedgerFunction(Ledger(limits)), output_type=row).name("ledger: budgets, loops"))
+    decided = routed.filter(lambda r: r[0] == DECIDED).union(deduped.filter(lambda r: r[0] == DECIDED))
+    ledgered = (decided.key_by(lambda r: r[1], key_type=Types.STRING())
+                .process(LedgerFunction(Ledger(limits, bounds)), output_type=row).name("ledger: budgets, loops"))
     longest_agent = max((agent.timeout_s + 10) * agent.max_attempts for agent in registry.agents)
     dispatched = AsyncDataStream.unordered_wait(
         ledgered.filter(lambda r: r[0] == DISPATCH), DispatchFunction(dispatcher),
         Time.seconds(int(longest_agent)), capacity=settings.dispatch_capacity, output_type=row,
     ).name("dispatch: POST to agent")
-    everything = gated.union(routed, ledgered, dispatched)
+    everything = gated.union(deduped, routed, ledgered, dispatched)
     for topic in _SINK_TOPICS:
         sink = (KafkaSink.builder().set_bootstrap_servers(settings.bootstrap_servers)
                 .set_record_serializer(KafkaRecordSerializationSchema.builder().set_topic(topic)
@@ -225,9 +291,15 @@ def job_config(settings: Settings) -> dict[str, str]:
         "execution.checkpointing.dir": checkpoint_dir(settings).as_uri(),
         "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
         "execution.checkpointing.num-retained": "2",
-        "restart-strategy.type": "fixed-delay",
-        "restart-strategy.fixed-delay.attempts": "20",
-        "restart-strategy.fixed-delay.delay": "2 s",
+        # a failure of the job itself (broker away, worker crash) is retried for as long as it takes, ever
+        # more slowly; no record can cause one (the steps dead-letter them), so retrying is never futile
+        "restart-strategy.type": "exponential-delay",
+        "restart-strategy.exponential-delay.initial-backoff": f"{settings.job_restart_initial_backoff_s:g} s",
+        "restart-strategy.exponential-delay.max-backoff": f"{settings.job_restart_max_backoff_s:g} s",
+        "restart-strategy.exponential-delay.backoff-multiplier": "2.0",
+        "restart-strategy.exponential-delay.jitter-factor": "0.1",
+        "restart-strategy.exponential-delay.reset-backoff-threshold": "10 min",
+        "restart-strategy.exponential-delay.attempts-before-reset-backoff": str(2**31 - 1),  # no cap
     }
     resume = latest_checkpoint(settings)
     if resume is not None:
@@ -244,20 +316,52 @@ def run(settings: Settings) -> None:
     env = make_env(settings, checkpointing=True, extra=config)
     build_job(env, settings)
     client = env.execute_async("sdr-pipeline router")
-    ready = ready_file(settings)
-    ready.parent.mkdir(parents=True, exist_ok=True)
-    ready.write_text(str(client.get_job_id()))
-    logger.info("routing job %s running (policy %s, prompt %s/%s, agents at %s)", client.get_job_id(),
+    logger.info("routing job %s submitted (policy %s, prompt %s/%s, agents at %s)", client.get_job_id(),
                 settings.router_policy, settings.router_prompt, settings.router_prompt_version, settings.agents_url)
-    client.get_job_execution_result().result()
+    report_status(client, ready_file(settings))
+
+
+def report_status(client, ready: Path, *, every_s: float = _STATUS_EVERY_S) -> None:
+    """Write the job's real status (RUNNING, RESTARTING, …) to `ready` until the job ends, then return its result.
+
+    A ready file written once at submission said "healthy" through a crash loop; this one says what
+    Flink says, and goes stale if the process stops reporting.
+    """
+    ready.parent.mkdir(parents=True, exist_ok=True)
+    job_id, result, last = str(client.get_job_id()), client.get_job_execution_result(), None
+
+    def write(status: str) -> None:
+        draft = ready.with_suffix(".tmp")
+        draft.write_text(json.dumps({"job_id": job_id, "status": status, "at": time.time()}))
+        draft.replace(ready)  # atomic: the health check never reads half a report
+
+    while not result.done():
+        try:
+            status = client.get_job_status().result().name
+        except Exception as error:  # noqa: BLE001 — a job ending between the two calls; next loop sees it done
+            status = f"UNKNOWN ({type(error).__name__})"
+        if status != last:
+            logger.info("routing job %s is %s", job_id, status)
+            last = status
+        write(status)
+        time.sleep(every_s)
+    write("ENDED")
+    return result.result()
 
 
 def _running(settings: Settings) -> bool:
-    """Healthy once `run` wrote the ready file for the process the pid file names."""
+    """Healthy while the process the pid file names reports, freshly, that Flink runs the job."""
     pid = read_pid(settings, "router")
     ready = ready_file(settings)
     pid_file = settings.run_dir / "router.pid"
-    return pid is not None and ready.exists() and ready.stat().st_mtime >= pid_file.stat().st_mtime
+    if pid is None or not ready.exists() or ready.stat().st_mtime < pid_file.stat().st_mtime:
+        return False
+    try:
+        report = json.loads(ready.read_text())
+    except (OSError, ValueError):
+        return False  # being rewritten, or left by an older version: the next report decides
+    return (isinstance(report, dict) and report.get("status") == "RUNNING"
+            and time.time() - float(report.get("at", 0)) < _STATUS_STALE_S)
 
 
 def clear_ready(settings: Settings) -> None:

@@ -1,14 +1,21 @@
 """The routing job's logic as plain Python: what each operator does with one record.
 
-The Flink job (`job.py`) is a thin shell around these four steps, so all of this is
+The Flink job (`job.py`) is a thin shell around these five steps, so all of this is
 tested without a cluster:
 
-    Gate        validate the envelope, enforce the hop limit, stamp the live prompt version
+    Gate        bound size and depth, validate the envelope, enforce the hop limit, stamp the prompt version
+    Dedupe      per lead: drop a redelivered copy of a message (same message_id) before it costs anything
     RouteStep   ask the router (async) which agent takes it
-    Ledger      per lead: add tokens and cost, detect loops, stop on a limit, else dispatch
+    Ledger      per lead: add tokens and cost, detect loops along the message's chain, stop on a limit, else dispatch
     Dispatcher  POST the envelope to the agent (async, retried), dead-letter it if the agent stays down
 
 Every step returns `Output`s: a record for a Kafka topic, or a task for the next step.
+
+No record can fail the job. A job that fails on a record resumes from the checkpoint before it and
+meets it again, so one poison pill would stop the pipeline for good: each step therefore refuses
+what it cannot safely parse (a null, an oversized or too deeply nested value) and catches whatever
+else it did not foresee at its edge, dead-lettering the record with the error's type and message.
+A dead letter is cut to fit the producer's message size limit.
 """
 
 from __future__ import annotations
@@ -16,9 +23,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Protocol
 
 import httpx
 from pydantic import ValidationError
@@ -31,9 +40,17 @@ from sdr_pipeline.contracts.decision import (
     RoutingPolicy,
     parse_control_message,
 )
+from sdr_pipeline.contracts.envelope import Envelope, parse_envelope, utc_now
+from sdr_pipeline.contracts.payloads import INBOUND_EMAIL
 from sdr_pipeline.contracts.review import REVIEW_FIELD, ReviewVerdict
-from sdr_pipeline.contracts.envelope import Envelope, parse_envelope
-from sdr_pipeline.contracts.topics import DEAD_LETTERS, NEEDS_REVIEW, ROUTING_DECISIONS, WORKFLOW_EVENTS
+from sdr_pipeline.contracts.topics import (
+    AGENT_MESSAGES,
+    DEAD_LETTERS,
+    NEEDS_REVIEW,
+    ROUTER_CONTROL,
+    ROUTING_DECISIONS,
+    WORKFLOW_EVENTS,
+)
 from sdr_pipeline.contracts.workflow import DispatchTask, RouteTask, WorkflowEvent
 from sdr_pipeline.exceptions import AgentCallError, ContractError, SdrPipelineError
 from sdr_pipeline.registry import NONE_AGENT, AgentRegistry
@@ -44,6 +61,8 @@ __all__ = [
     "DECIDED",
     "DISPATCH",
     "ROUTE",
+    "Bounds",
+    "Dedupe",
     "Dispatcher",
     "Gate",
     "LeadLedger",
@@ -51,6 +70,7 @@ __all__ = [
     "Limits",
     "Output",
     "RouteStep",
+    "SeenMessages",
     "input_hash",
     "timeout_dead_letter",
 ]
@@ -77,25 +97,125 @@ class Output:
         return (self.topic, self.key, self.value)
 
 
-def _dead(raw: str, error: BaseException, *, stage: str, lead_id: str | None = None,
-          message_id: str | None = None, agent: str | None = None) -> Output:
+@dataclass(frozen=True)
+class Bounds:
+    """What the job agrees to parse and to write, from settings: a poison pill is refused before it can hurt."""
+
+    record_bytes: int = 262_144
+    """Largest value parsed (SDR_JOB_MAX_RECORD_BYTES)."""
+    json_depth: int = 32
+    """Deepest JSON nesting parsed (SDR_JOB_MAX_JSON_DEPTH)."""
+    dead_letter_bytes: int = 524_288
+    """Largest dead letter written, below the producer's 1 MiB (SDR_JOB_DEAD_LETTER_MAX_BYTES)."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Bounds:
+        return cls(settings.job_max_record_bytes, settings.job_max_json_depth, settings.job_dead_letter_max_bytes)
+
+
+_REASON_KEPT = 2_000
+"""Characters of a reason kept in a dead letter that has to be cut."""
+_RAW_OUTPUT_KEPT = 8_000
+"""Characters of a model's raw answer kept in a dead letter that has to be cut."""
+
+
+def _cut(text: str, keep: int, note: str) -> str:
+    return text if len(text) <= keep else text[:keep] + note
+
+
+def _fit(letter: DeadLetter, limit: int) -> DeadLetter:
+    """`letter` within `limit` bytes of JSON: the raw value keeps its head, its size and its sha256."""
+    size = len(letter.model_dump_json().encode())
+    if size <= limit:
+        return letter
+    letter = letter.model_copy(update={
+        "reason": _cut(letter.reason, _REASON_KEPT, " … [cut]"),
+        "raw_output": _cut(letter.raw_output, _RAW_OUTPUT_KEPT, " … [cut]") if letter.raw_output else None})
+    raw = letter.raw_value.encode("utf-8", errors="replace")
+    note = f" … [cut: {len(raw):,} bytes in all, sha256 {hashlib.sha256(raw).hexdigest()}]"
+    keep = len(letter.raw_value)
+    for _ in range(12):  # JSON escaping makes the encoded size unknown in advance: shrink until it fits
+        candidate = letter.model_copy(update={"raw_value": _cut(letter.raw_value, keep, note)})
+        size = len(candidate.model_dump_json().encode())
+        if size <= limit:
+            return candidate
+        keep = max(0, int(keep * limit / size) - 1_024)
+    return letter.model_copy(update={"raw_value": note.lstrip()})
+
+
+def _dead(raw: str, error: BaseException, *, stage: str, bounds: Bounds, lead_id: str | None = None,
+          message_id: str | None = None, agent: str | None = None, reason: str | None = None) -> Output:
     letter = DeadLetter.from_error(raw, error, stage=stage)  # type: ignore[arg-type]
     patch = {k: v for k, v in {"lead_id": lead_id, "message_id": message_id, "agent": agent}.items()
              if v and not getattr(letter, k)}
-    letter = letter.model_copy(update=patch) if patch else letter
-    logger.warning("dead letter (%s) lead_id=%s message_id=%s: %s", stage, letter.lead_id, letter.message_id, letter.reason)
+    if reason is not None:
+        patch["reason"] = reason
+    letter = _fit(letter.model_copy(update=patch) if patch else letter, bounds.dead_letter_bytes)
+    logger.warning("dead letter (%s) lead_id=%s message_id=%s: %s", stage, letter.lead_id, letter.message_id,
+                   letter.reason[:500])
     return Output(DEAD_LETTERS, letter.lead_id or "", letter.model_dump_json())
+
+
+def _unforeseen(raw: str, error: Exception, *, stage: str, bounds: Bounds, lead_id: str | None = None,
+                message_id: str | None = None, agent: str | None = None) -> Output:
+    """The job's dead-letter boundary: an error no step expected sets the record aside instead of failing the job."""
+    logger.error("the %s step failed on lead_id=%s message_id=%s with an unforeseen %s; the record goes to %s",
+                 stage, lead_id, message_id, type(error).__name__, DEAD_LETTERS, exc_info=error)
+    reason = (f"{type(error).__name__}: {error or 'no message'} — the job's {stage} step did not expect this; the "
+              f"record was set aside so the job keeps running (a bug: report it with this dead letter)")
+    return _dead(raw, error, stage=stage, bounds=bounds, lead_id=lead_id, message_id=message_id, agent=agent,
+                 reason=reason)
+
+
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _deeper_than(text: str, limit: int) -> bool:
+    """Whether JSON `text` nests arrays or objects deeper than `limit`, found without parsing it."""
+    depth = 0
+    for bracket in _JSON_BRACKET.finditer(_JSON_STRING.sub("", text)):
+        if bracket.group() in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
+def _check_bounds(raw: str | None, bounds: Bounds, *, topic: str, contract: str) -> str:
+    """`raw` if the job may parse it; a null, an oversized or a too deeply nested value raises ContractError."""
+    if raw is None:
+        hint = ("a null deletes an announcement, it names no version: the live version is unchanged; announce one "
+                "with `sdr-pipeline prompts promote`" if topic == ROUTER_CONTROL else
+                "a null carries no envelope and deletes nothing on this topic: producers must write a JSON envelope "
+                "(compaction is off here)")
+        raise ContractError(contract, f"tombstone (null value) on {topic}; {hint}")
+    size = len(raw.encode("utf-8", errors="replace"))
+    if size > bounds.record_bytes:
+        raise ContractError(contract, f"value of {size:,} bytes on {topic} is over the job's limit of "
+                                      f"{bounds.record_bytes:,} bytes (SDR_JOB_MAX_RECORD_BYTES); producers must keep "
+                                      "messages small and refer to large content by id")
+    if _deeper_than(raw, bounds.json_depth):
+        raise ContractError(contract, f"JSON on {topic} is nested deeper than {bounds.json_depth} levels "
+                                      "(SDR_JOB_MAX_JSON_DEPTH); it was not parsed")
+    return raw
 
 
 def _event(event: WorkflowEvent) -> Output:
     return Output(WORKFLOW_EVENTS, event.lead_id, event.model_dump_json())
 
 
-def timeout_dead_letter(task_json: str, *, stage: str) -> Output:
+def timeout_dead_letter(task_json: str, *, stage: str, bounds: Bounds = Bounds()) -> Output:
     """The record for a task whose async operator ran out of time: it goes to dead_letters, never lost."""
-    task = (RouteTask if stage == "routing" else DispatchTask).model_validate_json(task_json)
+    try:
+        task = (RouteTask if stage == "routing" else DispatchTask).model_validate_json(task_json)
+    except Exception as error:  # noqa: BLE001 — the dead-letter boundary of the timeout path
+        return _unforeseen(task_json, error, stage=stage, bounds=bounds)
     error = TimeoutError(f"the {stage} step did not finish within the operator's timeout")
-    return _dead(task.raw_value, error, stage=stage, lead_id=task.envelope.lead_id, message_id=task.envelope.message_id)
+    return _dead(task.raw_value, error, stage=stage, bounds=bounds, lead_id=task.envelope.lead_id,
+                 message_id=task.envelope.message_id)
 
 
 def input_hash(envelope: Envelope) -> str:
@@ -127,12 +247,21 @@ class Gate:
     """Key of reviewers' verdicts: a message carrying a verdict signed with it is decided by that person."""
     policy: RoutingPolicy = "cascade"
     """Recorded on a reviewer's decision: the policy that sent the message to review."""
+    bounds: Bounds = Bounds()
 
-    def on_message(self, raw: str, live_version: str | None) -> list[Output]:
+    def on_message(self, raw: str | None, live_version: str | None) -> list[Output]:
+        """One agent_messages value (None for a tombstone): a task for the router, an event, or a dead letter."""
         try:
+            return self._on_message(raw, live_version)
+        except Exception as error:  # noqa: BLE001 — the job's dead-letter boundary: no record may fail the job
+            return [_unforeseen(raw or "", error, stage="validation", bounds=self.bounds)]
+
+    def _on_message(self, raw: str | None, live_version: str | None) -> list[Output]:
+        try:
+            raw = _check_bounds(raw, self.bounds, topic=AGENT_MESSAGES, contract="envelope")
             envelope = parse_envelope(raw)
         except ContractError as error:
-            return [_dead(raw, error, stage="validation")]
+            return [_dead(raw or "", error, stage="validation", bounds=self.bounds)]
         verdict = (envelope.model_extra or {}).get(REVIEW_FIELD)
         if verdict is not None:
             return self._reviewed(envelope, verdict, raw, live_version or self.default_version)
@@ -153,12 +282,12 @@ class Gate:
         except ValidationError as error:
             problem = ContractError(REVIEW_FIELD, error.errors()[0]["msg"], message_id=envelope.message_id,
                                     lead_id=envelope.lead_id)
-            return [_dead(raw, problem, stage="validation")]
+            return [_dead(raw, problem, stage="validation", bounds=self.bounds)]
         if not review.valid_for(envelope.message_id, self.review_secret):
             problem = ContractError(REVIEW_FIELD, "the review verdict's signature is not valid (or SDR_REVIEW_SECRET "
                                     "is not set): nothing on the topic may choose an agent", field="signature",
                                     message_id=envelope.message_id, lead_id=envelope.lead_id)
-            return [_dead(raw, problem, stage="validation")]
+            return [_dead(raw, problem, stage="validation", bounds=self.bounds)]
         prompt = self.prompts[(self.prompt_name, version)]
         decision = RoutingDecision(
             message_id=envelope.message_id, lead_id=envelope.lead_id, hop=envelope.hop, agent=review.agent,
@@ -170,27 +299,80 @@ class Gate:
         task = DispatchTask(envelope=original, decision=decision, raw_value=raw)
         return [Output(DECIDED, envelope.lead_id, task.model_dump_json())]
 
-    def on_control(self, raw: str) -> tuple[ControlMessage | None, list[Output]]:
+    def on_control(self, raw: str | None) -> tuple[ControlMessage | None, list[Output]]:
         """A control message switches the version if the job knows it; otherwise it is dead-lettered."""
         try:
+            return self._on_control(raw)
+        except Exception as error:  # noqa: BLE001 — the job's dead-letter boundary: no record may fail the job
+            return None, [_unforeseen(raw or "", error, stage="control", bounds=self.bounds)]
+
+    def _on_control(self, raw: str | None) -> tuple[ControlMessage | None, list[Output]]:
+        try:
+            raw = _check_bounds(raw, self.bounds, topic=ROUTER_CONTROL, contract="router_control")
             control = parse_control_message(raw)
         except ContractError as error:
-            return None, [_dead(raw, error, stage="control")]
+            return None, [_dead(raw or "", error, stage="control", bounds=self.bounds)]
         if (control.prompt, control.version) not in self.prompts:
             known = sorted(version for name, version in self.prompts if name == control.prompt)
             error = ContractError("router_control", f"unknown prompt version {control.prompt}/{control.version}; "
                                   f"this job knows {', '.join(known) or 'none'} — add the file under prompts/ and redeploy",
                                   field="version")
-            return None, [_dead(raw, error, stage="control")]
+            return None, [_dead(raw, error, stage="control", bounds=self.bounds)]
         logger.info("prompt switched: %s -> %s", control.prompt, control.version)
         event = WorkflowEvent(kind="prompt_switched", lead_id=control.prompt, reason=f"now routing with {control.prompt} "
                               f"{control.version}", figures={"version": control.version})
         return control, [_event(event)]
 
 
+class SeenMessages(Protocol):
+    """The keyed state Dedupe needs (Flink's MapState has these two methods): message identity -> first seen."""
+
+    def get(self, key: str) -> str | None: ...
+
+    def put(self, key: str, value: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Dedupe:
+    """Second operator (keyed by lead): a message is taken once, whoever delivers it again.
+
+    At-least-once delivery is the rule here (bridge and producer retries, an agent's output written
+    again after a crash, a double click), so a copy with a message_id already seen becomes a `duplicate`
+    event before it costs a model call, budget or a loop check. A reviewer's verdict is its own message
+    (the original's id plus `#review`), so the verdict is not a copy of what it resolves.
+    """
+
+    bounds: Bounds = Bounds()
+
+    def apply(self, row: tuple[str, str, str], seen: SeenMessages) -> list[Output]:
+        """`row` is a gate output: (ROUTE, lead_id, RouteTask) or (DECIDED, lead_id, DispatchTask of a verdict)."""
+        topic, key, value = row
+        envelope = None
+        try:
+            task = RouteTask.model_validate_json(value) if topic == ROUTE else DispatchTask.model_validate_json(value)
+            envelope = task.envelope
+            identity = envelope.message_id if topic == ROUTE else f"{envelope.message_id}#review"
+            first_seen = seen.get(identity)
+            if first_seen is None:
+                seen.put(identity, utc_now().isoformat())
+                return [Output(topic, key, value)]
+        except Exception as error:  # noqa: BLE001 — the job's dead-letter boundary: no record may fail the job
+            return [_unforeseen(value, error, stage="validation", bounds=self.bounds,
+                                lead_id=envelope.lead_id if envelope else key,
+                                message_id=envelope.message_id if envelope else None)]
+        what = "message" if topic == ROUTE else "review verdict for message"
+        logger.info("duplicate lead_id=%s message_id=%s (first seen %s): dropped", envelope.lead_id,
+                    envelope.message_id, first_seen)
+        return [_event(WorkflowEvent(
+            kind="duplicate", lead_id=envelope.lead_id, message_id=envelope.message_id,
+            reason=f"{what} {envelope.message_id} was already taken at {first_seen}; this copy (a redelivery, a "
+                   "producer retry or a double submission) is dropped: nothing routed, charged or stopped",
+            figures={"first_seen": first_seen, "hop": envelope.hop, "produced_by": envelope.produced_by}))]
+
+
 @dataclass(frozen=True)
 class RouteStep:
-    """Second operator (async): the router's decision for one task."""
+    """Third operator (async): the router's decision for one task."""
 
     prompts: Mapping[tuple[str, str], RouterPrompt]
     registry: AgentRegistry
@@ -200,6 +382,7 @@ class RouteStep:
     """Labelled examples for prompts that show the nearest ones."""
     cascade: Cascade | None = None
     """The classifier and thresholds of the `cascade` policy."""
+    bounds: Bounds = Bounds()
 
     @property
     def needs_knowledge(self) -> bool:
@@ -214,7 +397,16 @@ class RouteStep:
         return replace(self, pool=pool, cascade=cascade)
 
     async def run(self, task_json: str, llm: object) -> list[Output]:
-        task = RouteTask.model_validate_json(task_json)
+        task = None
+        try:
+            task = RouteTask.model_validate_json(task_json)
+            return await self._run(task, llm)
+        except Exception as error:  # noqa: BLE001 — the job's dead-letter boundary: no record may fail the job
+            return [_unforeseen(task.raw_value if task else task_json, error, stage="routing", bounds=self.bounds,
+                                lead_id=task.envelope.lead_id if task else None,
+                                message_id=task.envelope.message_id if task else None)]
+
+    async def _run(self, task: RouteTask, llm: object) -> list[Output]:
         envelope = task.envelope
         prompt = self.prompts[(task.prompt_name, task.prompt_version)]
         try:
@@ -222,12 +414,17 @@ class RouteStep:
                                      registry=self.registry, pool=self.pool, cascade=self.cascade,
                                      answer_attempts=self.answer_attempts)
         except SdrPipelineError as error:
-            return [_dead(task.raw_value, error, stage="routing", lead_id=envelope.lead_id,
+            return [_dead(task.raw_value, error, stage="routing", bounds=self.bounds, lead_id=envelope.lead_id,
                           message_id=envelope.message_id)]
         logger.info("routed lead_id=%s message_id=%s hop=%d -> %s (%s, prompt %s)", envelope.lead_id,
                     envelope.message_id, envelope.hop, decision.agent, decision.policy, decision.prompt_version)
         dispatch = DispatchTask(envelope=envelope, decision=decision, raw_value=task.raw_value)
         return [Output(DECIDED, envelope.lead_id, dispatch.model_dump_json())]
+
+
+_CHAIN_KEPT = 256
+"""Dispatched messages a lead's ledger remembers for loop checks, oldest forgotten first; a chain is at most
+max_hops long, so this holds many chains."""
 
 
 @dataclass
@@ -236,37 +433,100 @@ class LeadLedger:
 
     tokens: int = 0
     cost_usd: float = 0.0
+    """Tokens and cost since the lead was opened (or last reopened by a reply)."""
     decisions: int = 0
-    seen: list[str] = field(default_factory=list)
-    """`agent:input_hash` of every dispatch so far, for loop detection."""
+    chain: dict[str, list[str | None]] = field(default_factory=dict)
+    """message_id -> [parent_message_id, `agent:input_hash`] of each message dispatched, oldest first: the
+    workflow chains a loop check walks."""
     stopped: str | None = None
     """The limit that stopped this lead, if any."""
+    reopens: int = 0
+    """Times a new inbound reply lifted a stop."""
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__)
 
     @classmethod
     def from_json(cls, raw: str | None) -> LeadLedger:
-        return cls(**json.loads(raw)) if raw else cls()
+        """The ledger stored as `raw`; fields an older job stored and this one no longer keeps are dropped."""
+        data = json.loads(raw) if raw else {}
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in known})
+
+    def ancestors(self, message_id: str | None) -> Iterator[str]:
+        """The signatures of `message_id` and of each message it descends from, as far as this lead dispatched."""
+        visited: set[str] = set()
+        while message_id is not None and message_id in self.chain and message_id not in visited:
+            visited.add(message_id)
+            parent, signature = self.chain[message_id]
+            yield signature or ""
+            message_id = parent
+
+    def sibling(self, parent_message_id: str | None, signature: str) -> str | None:
+        """A message already dispatched from the same parent with the same agent and input, if any."""
+        if parent_message_id is None:
+            return None
+        return next((message_id for message_id, (parent, seen) in self.chain.items()
+                     if parent == parent_message_id and seen == signature), None)
+
+    def remember(self, message_id: str, parent_message_id: str | None, signature: str) -> None:
+        self.chain[message_id] = [parent_message_id, signature]
+        for oldest in list(self.chain)[:max(0, len(self.chain) - _CHAIN_KEPT)]:
+            del self.chain[oldest]
 
 
 @dataclass(frozen=True)
 class Ledger:
-    """Third operator (keyed by lead): account for the decision, then stop, end or dispatch."""
+    """Fourth operator (keyed by lead): account for the decision, then stop, end or dispatch.
+
+    Loops are judged per workflow chain: a message is a loop only if one of its own ancestors
+    (`parent_message_id`, followed back) was given to the same agent with the same input. The same input
+    from the same parent a second time is a duplicate, dropped without stopping anything; the same input
+    on another chain (a resubmission, a new reply) is new work. A new inbound reply reopens a stopped lead.
+    """
 
     limits: Limits
+    bounds: Bounds = Bounds()
+
+    def step(self, state: str | None, task_json: str) -> tuple[str | None, list[Output]]:
+        """The Flink shell's entry: the lead's state (JSON) after `task_json`, unchanged if the task fails."""
+        task = None
+        try:
+            task = DispatchTask.model_validate_json(task_json)
+            ledger, outputs = self._apply(LeadLedger.from_json(state), task, task_json)
+            return ledger.to_json(), outputs
+        except Exception as error:  # noqa: BLE001 — the job's dead-letter boundary: no record may fail the job
+            return state, [_unforeseen(task.raw_value if task else task_json, error, stage="routing",
+                                       bounds=self.bounds, lead_id=task.envelope.lead_id if task else None,
+                                       message_id=task.envelope.message_id if task else None,
+                                       agent=task.decision.agent if task else None)]
 
     def apply(self, ledger: LeadLedger, task_json: str) -> tuple[LeadLedger, list[Output]]:
-        task = DispatchTask.model_validate_json(task_json)
+        """`ledger` after one decision (changed in place), and what goes on."""
+        return self._apply(ledger, DispatchTask.model_validate_json(task_json), task_json)
+
+    def _apply(self, ledger: LeadLedger, task: DispatchTask, task_json: str) -> tuple[LeadLedger, list[Output]]:
         decision, envelope = task.decision, task.envelope
+        base = {"lead_id": envelope.lead_id, "message_id": envelope.message_id, "agent": decision.agent}
+        outputs: list[Output] = []
+        if ledger.stopped and envelope.produced_by == INBOUND_EMAIL:
+            outputs.append(_event(WorkflowEvent(
+                kind="reopened", limit=ledger.stopped, **base,
+                figures={"tokens": ledger.tokens, "cost_usd": ledger.cost_usd, "reopens": ledger.reopens + 1},
+                reason=f"a new reply from the lead lifts its {ledger.stopped} stop; routing resumes with a fresh "
+                       "token and cost budget")))
+            logger.info("lead_id=%s reopened by reply message_id=%s (was stopped by %s)", envelope.lead_id,
+                        envelope.message_id, ledger.stopped)
+            ledger.stopped, ledger.tokens, ledger.cost_usd = None, 0, 0.0
+            ledger.reopens += 1
         ledger.tokens += decision.total_tokens
         ledger.cost_usd += decision.cost_usd
         ledger.decisions += 1
-        outputs = [Output(ROUTING_DECISIONS, decision.lead_id, decision.model_dump_json())]
-        base = {"lead_id": envelope.lead_id, "message_id": envelope.message_id, "agent": decision.agent}
+        outputs.append(Output(ROUTING_DECISIONS, decision.lead_id, decision.model_dump_json()))
         if ledger.stopped:
             outputs.append(_event(WorkflowEvent(kind="limit", limit=ledger.stopped, **base,
-                                                reason=f"lead already stopped by its {ledger.stopped} limit")))
+                                                reason=f"lead already stopped by its {ledger.stopped} limit; "
+                                                       "a new reply from the lead would reopen it")))
             return ledger, outputs
         limit = self._exceeded(ledger)
         if limit is not None:
@@ -289,13 +549,22 @@ class Ledger:
                                                          "cost_usd": ledger.cost_usd})))
             return ledger, outputs
         signature = f"{decision.agent}:{input_hash(envelope)}"
-        if signature in ledger.seen:
+        if signature in ledger.ancestors(envelope.parent_message_id):
             ledger.stopped = "loop"
             outputs.append(_event(WorkflowEvent(
                 kind="limit", limit="loop", **base, figures={"hop": envelope.hop, "repeats": signature},
-                reason=f"loop: {decision.agent} was already given this exact input; workflow stopped")))
+                reason=f"loop: {decision.agent} was already given this exact input earlier in this message's "
+                       "chain; workflow stopped")))
             return ledger, outputs
-        ledger.seen.append(signature)
+        twin = ledger.sibling(envelope.parent_message_id, signature)
+        if twin is not None:
+            outputs.append(_event(WorkflowEvent(
+                kind="duplicate", **base, figures={"hop": envelope.hop, "same_as": twin,
+                                                   "parent_message_id": envelope.parent_message_id},
+                reason=f"{decision.agent} was already given this exact input from the same parent (message "
+                       f"{twin}); this copy is dropped, the lead goes on")))
+            return ledger, outputs
+        ledger.remember(envelope.message_id, envelope.parent_message_id, signature)
         outputs.append(Output(DISPATCH, envelope.lead_id, task_json))
         return ledger, outputs
 
@@ -315,16 +584,27 @@ def _retryable(error: BaseException) -> bool:
 
 @dataclass(frozen=True)
 class Dispatcher:
-    """Fourth operator (async): deliver the envelope to its agent, retrying 5xx and timeouts."""
+    """Fifth operator (async): deliver the envelope to its agent, retrying 5xx and timeouts."""
 
     registry: AgentRegistry
     base_url: str
     """The agents service, e.g. http://127.0.0.1:8100."""
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 8.0
+    bounds: Bounds = Bounds()
 
     async def run(self, task_json: str, client: httpx.AsyncClient) -> list[Output]:
-        task = DispatchTask.model_validate_json(task_json)
+        task = None
+        try:
+            task = DispatchTask.model_validate_json(task_json)
+            return await self._run(task, client)
+        except Exception as error:  # noqa: BLE001 — the job's dead-letter boundary: no record may fail the job
+            return [_unforeseen(task.raw_value if task else task_json, error, stage="dispatch", bounds=self.bounds,
+                                lead_id=task.envelope.lead_id if task else None,
+                                message_id=task.envelope.message_id if task else None,
+                                agent=task.decision.agent if task else None)]
+
+    async def _run(self, task: DispatchTask, client: httpx.AsyncClient) -> list[Output]:
         envelope, agent = task.envelope, self.registry.get(task.decision.agent)
         url = self.base_url.rstrip("/") + agent.endpoint
         attempts = 0
@@ -342,7 +622,7 @@ class Dispatcher:
             final = AgentCallError(agent.name, f"{error.problem}; gave up after {attempts} attempt(s)",
                                    status_code=error.status_code, timeout_s=error.timeout_s,
                                    message_id=envelope.message_id)
-            return [_dead(task.raw_value, final, stage="dispatch", lead_id=envelope.lead_id,
+            return [_dead(task.raw_value, final, stage="dispatch", bounds=self.bounds, lead_id=envelope.lead_id,
                           message_id=envelope.message_id, agent=agent.name)]
         seconds = time.perf_counter() - started
         logger.info("dispatched lead_id=%s message_id=%s to %s: answered in %.1f s after %d attempt(s)",
