@@ -181,6 +181,16 @@ class Settings(BaseSettings):
     dispatch_timeout_s: float = 120.0
     """Timeout of one agent call, unless the registry sets its own."""
 
+    # --- what every reader of a topic agrees to parse (intake bridge, routing job) -------
+    record_max_bytes: int = Field(default=262_144, gt=0)
+    """Largest topic value parsed; a larger one becomes a dead letter. Keep it under a third of the
+    producer's max.request.size (1 MiB): a review task carries the value twice."""
+    record_max_json_depth: int = Field(default=32, gt=0)
+    """Deepest JSON nesting parsed; deeper becomes a dead letter (deep JSON exhausts Python's stack)."""
+    dead_letter_max_bytes: int = Field(default=524_288, ge=16_384, le=1_000_000)
+    """Largest dead letter written, below the producer's max.request.size (1 MiB); a raw value that
+    would not fit is cut, keeping its first bytes, its size and its sha256."""
+
     # --- intake: the bridge and idempotent submissions ---------------------------------
     intake_bridge_poll_s: float = Field(default=1.0, gt=0)
     """How long one bridge poll waits for records; each poll is also the loop's heartbeat."""
@@ -193,10 +203,6 @@ class Settings(BaseSettings):
     intake_bridge_publish_retry_s: float = Field(default=60.0, gt=0)
     """How long the bridge retries one publish before it restarts its loop; the record is not committed,
     so it is read again (keep it below Kafka's max.poll.interval of 300 s)."""
-    intake_bridge_max_record_bytes: int = Field(default=262_144, gt=0)
-    """Largest incoming_leads value the bridge parses; a larger one becomes a dead letter."""
-    intake_bridge_max_json_depth: int = Field(default=32, gt=0)
-    """Deepest JSON nesting the bridge accepts in an incoming_leads value; deeper becomes a dead letter."""
     intake_dedup_window_s: float = Field(default=86_400.0, ge=0)
     """One lead per e-mail address within this window: a repeat returns the lead accepted first (0: off)."""
     intake_idempotency_ttl_s: float = Field(default=7 * 86_400.0, gt=0)
@@ -229,14 +235,6 @@ class Settings(BaseSettings):
         return value or None
 
     # --- routing job: poison pills, duplicates, restarts -------------------------------
-    job_max_record_bytes: int = Field(default=262_144, gt=0)
-    """Largest agent_messages or router_control value the job parses; a larger one becomes a dead letter.
-    Keep it under a third of the producer's max.request.size (1 MiB): a review task carries the value twice."""
-    job_max_json_depth: int = Field(default=32, gt=0)
-    """Deepest JSON nesting the job parses; deeper becomes a dead letter (deep JSON exhausts Python's stack)."""
-    job_dead_letter_max_bytes: int = Field(default=524_288, ge=16_384, le=1_000_000)
-    """Largest dead letter the job writes, below the producer's max.request.size (1 MiB); a raw value that
-    would not fit is cut, keeping its first bytes, its size and its sha256."""
     job_dedup_ttl_s: float = Field(default=14 * 86_400.0, gt=0)
     """How long the job remembers a message_id to drop a redelivered copy; the default is agent_messages'
     retention, so nothing the topic can still deliver is taken twice."""

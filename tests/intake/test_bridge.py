@@ -15,6 +15,7 @@ import pytest
 from pydantic import BaseModel
 
 from sdr_pipeline.contracts import AGENT_MESSAGES, DEAD_LETTERS, INCOMING_LEADS, DeadLetter, Envelope, Lead
+from sdr_pipeline.contracts.raw import RecordBounds
 from sdr_pipeline.exceptions import InfraError
 from sdr_pipeline.infra.bus import Record
 from sdr_pipeline.intake import Bridge, BridgeMonitor, LeadStore, bridge_record, create_app
@@ -46,21 +47,21 @@ def record(value: bytes | None, offset: int = 0, *, key: str | None = "lead-1") 
     [
         (None, "tombstone"),
         (b"{oops", "not valid JSON"),
-        (b"\xff\xfe\x00garbage", "not valid JSON"),
+        (b"\xff\xfe\x00garbage", "not UTF-8 text"),
         (nested(5_000), "nested deeper than 32"),
         (nested(100), "nested deeper than 32"),
-        (b'{"lead_id": "x", "produced_by": "web_form", "pad": "' + b"a" * 300_000 + b'"}', "over the bridge's limit"),
+        (b'{"lead_id": "x", "produced_by": "web_form", "pad": "' + b"a" * 300_000 + b'"}', "over the limit of 262,144 bytes"),
         (b'{"produced_by": "web_form"}', "lead_id"),
         (b'[1, 2]', "JSON object"),
     ],
     ids=["tombstone", "not_json", "not_utf8", "deep_5000", "deep_100", "oversize", "no_lead_id", "not_object"],
 )
 def test_bad_records_become_dead_letters_with_the_reason(value, phrase) -> None:
-    letter = bridge_record(record(value, 7), max_bytes=262_144, max_depth=32)
+    letter = bridge_record(record(value, 7), RecordBounds())
     assert isinstance(letter, DeadLetter)
     assert phrase in letter.reason and letter.stage == "validation" and letter.error_type == "ContractError"
     assert letter.lead_id in ("lead-1", "x", "deep")  # the record's key when the value names no lead
-    assert len(letter.model_dump_json()) < 10_000  # raw value truncated: a dead letter never exceeds Kafka's limit
+    assert len(letter.model_dump_json().encode()) <= RecordBounds().dead_letter_bytes  # always fits Kafka's 1 MiB
 
 
 def test_an_unforeseen_error_is_a_dead_letter_too(monkeypatch) -> None:
@@ -70,13 +71,13 @@ def test_an_unforeseen_error_is_a_dead_letter_too(monkeypatch) -> None:
         raise ValueError("surprise")
 
     monkeypatch.setattr(bridge_module, "parse_envelope", explode)
-    letter = bridge_record(record(good()), max_bytes=262_144, max_depth=32)
+    letter = bridge_record(record(good()), RecordBounds())
     assert isinstance(letter, DeadLetter) and letter.error_type == "ValueError" and "surprise" in letter.reason
 
 
 def test_a_valid_record_is_bridged_as_hop_zero_with_its_message_id() -> None:
     raw = good(hop=3)
-    envelope = bridge_record(record(raw), max_bytes=262_144, max_depth=32)
+    envelope = bridge_record(record(raw), RecordBounds())
     assert isinstance(envelope, Envelope)
     assert envelope.hop == 0 and envelope.message_id == json.loads(raw)["message_id"]
 

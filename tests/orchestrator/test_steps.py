@@ -11,6 +11,7 @@ import pytest
 
 from sdr_pipeline.contracts import DEAD_LETTERS, NEEDS_REVIEW, ROUTING_DECISIONS, WORKFLOW_EVENTS, Envelope
 from sdr_pipeline.contracts.decision import ControlMessage
+from sdr_pipeline.contracts.raw import RecordBounds
 from sdr_pipeline.contracts.review import REVIEW_FIELD, review_signature
 from sdr_pipeline.llm.testing import ScriptedLLM
 from sdr_pipeline.orchestrator import steps
@@ -18,7 +19,6 @@ from sdr_pipeline.orchestrator.steps import (
     DECIDED,
     DISPATCH,
     ROUTE,
-    Bounds,
     Dedupe,
     Dispatcher,
     Gate,
@@ -283,14 +283,14 @@ def test_nesting_within_the_limit_and_brackets_inside_strings_pass():
 def test_an_oversized_record_is_refused_and_its_dead_letter_fits_the_producers_limit():
     huge = json.dumps({"lead_id": "lead-1", "produced_by": "web_form", "context": "x" * 900_000})
     letter = _letter(_gate().on_message(huge, None))
-    assert "over the job's limit of 262,144 bytes" in letter["reason"]
-    assert len(json.dumps(letter).encode()) <= Bounds().dead_letter_bytes < 1_048_576
+    assert "over the limit of 262,144 bytes" in letter["reason"]
+    assert len(json.dumps(letter).encode()) <= RecordBounds().dead_letter_bytes < 1_048_576
     assert letter["raw_value"].startswith('{"lead_id": "lead-1"') and f"{len(huge):,} bytes in all" in letter["raw_value"]
     assert hashlib.sha256(huge.encode()).hexdigest() in letter["raw_value"]
 
 
 def test_a_dead_letter_fits_even_when_escaping_multiplies_its_size():
-    bounds = Bounds(record_bytes=10_000_000, dead_letter_bytes=20_000)
+    bounds = RecordBounds(record_bytes=10_000_000, dead_letter_bytes=20_000)
     gate = Gate(PROMPTS, "router", FIRST_VERSION, LIMITS, bounds=bounds)
     output = gate.on_message("\x00" * 200_000, None)[0]  # each NUL is six bytes of JSON
     assert output.topic == DEAD_LETTERS and len(output.value.encode()) <= 20_000

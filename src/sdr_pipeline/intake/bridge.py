@@ -24,12 +24,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 import tenacity
 from pydantic import BaseModel, ConfigDict
 
 from sdr_pipeline.contracts import AGENT_MESSAGES, DEAD_LETTERS, INCOMING_LEADS, DeadLetter, Envelope, parse_envelope
+from sdr_pipeline.contracts.raw import RecordBounds, check_raw, fit_dead_letter
 from sdr_pipeline.exceptions import ContractError, InfraError, SdrPipelineError
 from sdr_pipeline.infra.bus import Record
 from sdr_pipeline.intake.leads import LeadStore
@@ -50,8 +51,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 BRIDGE_GROUP = "intake-bridge"
-_RAW_KEPT_CHARS = 4_000
-"""A dead letter keeps this much of the raw value: enough to see what it was, far below Kafka's 1 MiB."""
 _LAG_EVERY_S = 5.0
 """How often the loop asks the broker for its lag (one request; cheap, but not every poll)."""
 
@@ -81,68 +80,43 @@ class BridgeCount:
 
 # --- one record ---------------------------------------------------------------------------
 
-def _too_deep(data: Any, limit: int) -> bool:
-    """True if `data` nests containers deeper than `limit`; iterative, so depth itself cannot crash it."""
-    stack: list[tuple[Any, int]] = [(data, 1)]
-    while stack:
-        value, depth = stack.pop()
-        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
-        if children is None:
-            continue
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in children)
-    return False
-
-
 def _where(record: Record) -> str:
     return f"{record.topic}[{record.partition}]@{record.offset}"
 
 
-def _dead_letter(record: Record, error: BaseException) -> DeadLetter:
-    """The dead letter for `record`, its raw value truncated, keyed by the record's key if it names no lead."""
-    raw = record.value or b""
-    text = raw[:_RAW_KEPT_CHARS].decode("utf-8", errors="replace")
-    if len(raw) > _RAW_KEPT_CHARS:
-        text += f"… [truncated: {len(raw):,} bytes in all]"
+def _dead_letter(record: Record, error: BaseException, bounds: RecordBounds) -> DeadLetter:
+    """The dead letter for `record`, cut to fit, keyed by the record's key if it names no lead."""
+    text = (record.value or b"").decode("utf-8", errors="replace")
     letter = DeadLetter.from_error(text, error, stage="validation")
-    return letter.model_copy(update={"lead_id": record.key}) if record.key and not letter.lead_id else letter
+    letter = letter.model_copy(update={"lead_id": record.key}) if record.key and not letter.lead_id else letter
+    return fit_dead_letter(letter, bounds.dead_letter_bytes)
 
 
-def _parse(record: Record, *, max_bytes: int, max_depth: int) -> Envelope:
-    """The record's envelope, or a ContractError saying why there is none (null, size, JSON, depth, contract)."""
-    if record.value is None:
-        raise ContractError("envelope", f"tombstone (null value) at {_where(record)}: incoming_leads carries "
-                                        "envelopes and a null deletes nothing; producers must write a JSON envelope")
-    if len(record.value) > max_bytes:
-        raise ContractError("envelope", f"value of {len(record.value):,} bytes at {_where(record)} is over the "
-                                        f"bridge's limit of {max_bytes:,} (SDR_INTAKE_BRIDGE_MAX_RECORD_BYTES)")
-    too_deep = ContractError("envelope", f"JSON nested deeper than {max_depth} levels at {_where(record)} "
-                                         "(SDR_INTAKE_BRIDGE_MAX_JSON_DEPTH)")
+def _parse(record: Record, bounds: RecordBounds) -> Envelope:
+    """The record's envelope, or a ContractError saying why there is none (null, size, depth, JSON, contract)."""
+    text = check_raw(record.value, bounds, where=_where(record), contract="envelope",
+                     null_hint="incoming_leads carries envelopes and a null deletes nothing; producers must write a "
+                               "JSON envelope")
     try:
-        data = json.loads(record.value)
-    except RecursionError:
-        raise too_deep from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
         raise ContractError("envelope", f"not valid JSON at {_where(record)} ({error})") from None
-    if _too_deep(data, max_depth):
-        raise too_deep
     return parse_envelope(data)
 
 
-def bridge_record(record: Record, *, max_bytes: int, max_depth: int) -> Envelope | DeadLetter:
+def bridge_record(record: Record, bounds: RecordBounds) -> Envelope | DeadLetter:
     """What one incoming_leads record becomes: the envelope as hop 0, or a dead letter with the reason.
 
     Never raises: this is the bridge's dead-letter boundary, so even an unforeseen error in parsing
     becomes a dead letter naming the error type instead of stopping the bridge.
     """
     try:
-        envelope = _parse(record, max_bytes=max_bytes, max_depth=max_depth)
+        envelope = _parse(record, bounds)
     except ContractError as error:
-        return _dead_letter(record, error)
+        return _dead_letter(record, error, bounds)
     except Exception as error:  # noqa: BLE001 - the dead-letter boundary: recorded with its type, never lost
         logger.exception("unexpected error parsing %s", _where(record))
-        return _dead_letter(record, error)
+        return _dead_letter(record, error, bounds)
     return envelope.model_copy(update={"hop": 0}) if envelope.hop != 0 else envelope
 
 
@@ -151,17 +125,16 @@ def forward(records: Iterable[Record], publisher: Publisher, settings: Settings,
     """Forward each record to agent_messages as hop 0, or to dead_letters with the reason (once, no retries)."""
     forwarded = dead = 0
     for record in records:
-        outcome = _deliver(record, publisher.publish, leads=leads, max_bytes=settings.intake_bridge_max_record_bytes,
-                           max_depth=settings.intake_bridge_max_json_depth)
+        outcome = _deliver(record, publisher.publish, leads=leads, bounds=RecordBounds.from_settings(settings))
         forwarded += outcome == "forwarded"
         dead += outcome == "dead_lettered"
     return BridgeCount(forwarded, dead)
 
 
-def _deliver(record: Record, publish: Callable[[str, BaseModel], None], *, leads: LeadStore | None, max_bytes: int,
-             max_depth: int) -> Literal["forwarded", "dead_lettered"]:
+def _deliver(record: Record, publish: Callable[[str, BaseModel], None], *, leads: LeadStore | None,
+             bounds: RecordBounds) -> Literal["forwarded", "dead_lettered"]:
     """Publish what `record` becomes; returns once the broker acknowledged it (raises if it did not)."""
-    message = bridge_record(record, max_bytes=max_bytes, max_depth=max_depth)
+    message = bridge_record(record, bounds)
     if isinstance(message, DeadLetter):
         publish(DEAD_LETTERS, message)
         logger.warning("incoming record %s[%d]@%d dead-lettered lead_id=%s: %s", record.topic, record.partition,
@@ -336,8 +309,7 @@ class Bridge:
                     if stop.is_set():
                         return  # not committed: read again by the next run
                     outcome = _deliver(record, lambda topic, message: self._publish(topic, message, stop),
-                                       leads=self._leads, max_bytes=self._settings.intake_bridge_max_record_bytes,
-                                       max_depth=self._settings.intake_bridge_max_json_depth)
+                                       leads=self._leads, bounds=RecordBounds.from_settings(self._settings))
                     consumer.commit(record)
                     self.monitor.delivered(outcome)
                 if time.monotonic() >= next_lag:

@@ -36,6 +36,7 @@ import sys
 import time
 from pathlib import Path
 
+from sdr_pipeline.contracts.raw import RecordBounds
 from sdr_pipeline.contracts.topics import (
     AGENT_MESSAGES,
     DEAD_LETTERS,
@@ -51,7 +52,6 @@ from sdr_pipeline.orchestrator.steps import (
     DECIDED,
     DISPATCH,
     ROUTE,
-    Bounds,
     Dedupe,
     Dispatcher,
     Gate,
@@ -233,7 +233,7 @@ def build_job(env, settings: Settings, *, group_id: str = "sdr-router") -> None:
     prompts = {(p.name, p.version): p for p in list_prompts(settings.router_prompt, prompts_dir=settings.prompts_dir)}
     start_prompt = load_prompt(settings.router_prompt, settings.router_prompt_version, prompts_dir=settings.prompts_dir)
     limits = Limits(settings.max_hops, settings.budget_tokens_per_lead, settings.budget_usd_per_lead)
-    bounds = Bounds.from_settings(settings)
+    bounds = RecordBounds.from_settings(settings)
     gate = Gate(prompts, settings.router_prompt, start_prompt.version, limits,
                 review_secret=settings.review_secret.get_secret_value(), policy=settings.router_policy, bounds=bounds)
     route = RouteStep(prompts, registry, settings.router_policy, settings.router_answer_attempts, bounds=bounds)

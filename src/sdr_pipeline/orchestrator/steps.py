@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -42,6 +41,7 @@ from sdr_pipeline.contracts.decision import (
 )
 from sdr_pipeline.contracts.envelope import Envelope, parse_envelope, utc_now
 from sdr_pipeline.contracts.payloads import INBOUND_EMAIL
+from sdr_pipeline.contracts.raw import RecordBounds, check_raw, fit_dead_letter
 from sdr_pipeline.contracts.review import REVIEW_FIELD, ReviewVerdict
 from sdr_pipeline.contracts.topics import (
     AGENT_MESSAGES,
@@ -61,7 +61,6 @@ __all__ = [
     "DECIDED",
     "DISPATCH",
     "ROUTE",
-    "Bounds",
     "Dedupe",
     "Dispatcher",
     "Gate",
@@ -97,66 +96,20 @@ class Output:
         return (self.topic, self.key, self.value)
 
 
-@dataclass(frozen=True)
-class Bounds:
-    """What the job agrees to parse and to write, from settings: a poison pill is refused before it can hurt."""
-
-    record_bytes: int = 262_144
-    """Largest value parsed (SDR_JOB_MAX_RECORD_BYTES)."""
-    json_depth: int = 32
-    """Deepest JSON nesting parsed (SDR_JOB_MAX_JSON_DEPTH)."""
-    dead_letter_bytes: int = 524_288
-    """Largest dead letter written, below the producer's 1 MiB (SDR_JOB_DEAD_LETTER_MAX_BYTES)."""
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Bounds:
-        return cls(settings.job_max_record_bytes, settings.job_max_json_depth, settings.job_dead_letter_max_bytes)
-
-
-_REASON_KEPT = 2_000
-"""Characters of a reason kept in a dead letter that has to be cut."""
-_RAW_OUTPUT_KEPT = 8_000
-"""Characters of a model's raw answer kept in a dead letter that has to be cut."""
-
-
-def _cut(text: str, keep: int, note: str) -> str:
-    return text if len(text) <= keep else text[:keep] + note
-
-
-def _fit(letter: DeadLetter, limit: int) -> DeadLetter:
-    """`letter` within `limit` bytes of JSON: the raw value keeps its head, its size and its sha256."""
-    size = len(letter.model_dump_json().encode())
-    if size <= limit:
-        return letter
-    letter = letter.model_copy(update={
-        "reason": _cut(letter.reason, _REASON_KEPT, " … [cut]"),
-        "raw_output": _cut(letter.raw_output, _RAW_OUTPUT_KEPT, " … [cut]") if letter.raw_output else None})
-    raw = letter.raw_value.encode("utf-8", errors="replace")
-    note = f" … [cut: {len(raw):,} bytes in all, sha256 {hashlib.sha256(raw).hexdigest()}]"
-    keep = len(letter.raw_value)
-    for _ in range(12):  # JSON escaping makes the encoded size unknown in advance: shrink until it fits
-        candidate = letter.model_copy(update={"raw_value": _cut(letter.raw_value, keep, note)})
-        size = len(candidate.model_dump_json().encode())
-        if size <= limit:
-            return candidate
-        keep = max(0, int(keep * limit / size) - 1_024)
-    return letter.model_copy(update={"raw_value": note.lstrip()})
-
-
-def _dead(raw: str, error: BaseException, *, stage: str, bounds: Bounds, lead_id: str | None = None,
+def _dead(raw: str, error: BaseException, *, stage: str, bounds: RecordBounds, lead_id: str | None = None,
           message_id: str | None = None, agent: str | None = None, reason: str | None = None) -> Output:
     letter = DeadLetter.from_error(raw, error, stage=stage)  # type: ignore[arg-type]
     patch = {k: v for k, v in {"lead_id": lead_id, "message_id": message_id, "agent": agent}.items()
              if v and not getattr(letter, k)}
     if reason is not None:
         patch["reason"] = reason
-    letter = _fit(letter.model_copy(update=patch) if patch else letter, bounds.dead_letter_bytes)
+    letter = fit_dead_letter(letter.model_copy(update=patch) if patch else letter, bounds.dead_letter_bytes)
     logger.warning("dead letter (%s) lead_id=%s message_id=%s: %s", stage, letter.lead_id, letter.message_id,
                    letter.reason[:500])
     return Output(DEAD_LETTERS, letter.lead_id or "", letter.model_dump_json())
 
 
-def _unforeseen(raw: str, error: Exception, *, stage: str, bounds: Bounds, lead_id: str | None = None,
+def _unforeseen(raw: str, error: Exception, *, stage: str, bounds: RecordBounds, lead_id: str | None = None,
                 message_id: str | None = None, agent: str | None = None) -> Output:
     """The job's dead-letter boundary: an error no step expected sets the record aside instead of failing the job."""
     logger.error("the %s step failed on lead_id=%s message_id=%s with an unforeseen %s; the record goes to %s",
@@ -167,47 +120,20 @@ def _unforeseen(raw: str, error: Exception, *, stage: str, bounds: Bounds, lead_
                  reason=reason)
 
 
-_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_JSON_BRACKET = re.compile(r"[\[\]{}]")
-
-
-def _deeper_than(text: str, limit: int) -> bool:
-    """Whether JSON `text` nests arrays or objects deeper than `limit`, found without parsing it."""
-    depth = 0
-    for bracket in _JSON_BRACKET.finditer(_JSON_STRING.sub("", text)):
-        if bracket.group() in "[{":
-            depth += 1
-            if depth > limit:
-                return True
-        else:
-            depth -= 1
-    return False
-
-
-def _check_bounds(raw: str | None, bounds: Bounds, *, topic: str, contract: str) -> str:
+def _check_bounds(raw: str | None, bounds: RecordBounds, *, topic: str, contract: str) -> str:
     """`raw` if the job may parse it; a null, an oversized or a too deeply nested value raises ContractError."""
-    if raw is None:
-        hint = ("a null deletes an announcement, it names no version: the live version is unchanged; announce one "
-                "with `sdr-pipeline prompts promote`" if topic == ROUTER_CONTROL else
-                "a null carries no envelope and deletes nothing on this topic: producers must write a JSON envelope "
-                "(compaction is off here)")
-        raise ContractError(contract, f"tombstone (null value) on {topic}; {hint}")
-    size = len(raw.encode("utf-8", errors="replace"))
-    if size > bounds.record_bytes:
-        raise ContractError(contract, f"value of {size:,} bytes on {topic} is over the job's limit of "
-                                      f"{bounds.record_bytes:,} bytes (SDR_JOB_MAX_RECORD_BYTES); producers must keep "
-                                      "messages small and refer to large content by id")
-    if _deeper_than(raw, bounds.json_depth):
-        raise ContractError(contract, f"JSON on {topic} is nested deeper than {bounds.json_depth} levels "
-                                      "(SDR_JOB_MAX_JSON_DEPTH); it was not parsed")
-    return raw
+    hint = ("a null deletes an announcement, it names no version: the live version is unchanged; announce one "
+            "with `sdr-pipeline prompts promote`" if topic == ROUTER_CONTROL else
+            "a null carries no envelope and deletes nothing on this topic: producers must write a JSON envelope "
+            "(compaction is off here)")
+    return check_raw(raw, bounds, where=topic, contract=contract, null_hint=hint)
 
 
 def _event(event: WorkflowEvent) -> Output:
     return Output(WORKFLOW_EVENTS, event.lead_id, event.model_dump_json())
 
 
-def timeout_dead_letter(task_json: str, *, stage: str, bounds: Bounds = Bounds()) -> Output:
+def timeout_dead_letter(task_json: str, *, stage: str, bounds: RecordBounds = RecordBounds()) -> Output:
     """The record for a task whose async operator ran out of time: it goes to dead_letters, never lost."""
     try:
         task = (RouteTask if stage == "routing" else DispatchTask).model_validate_json(task_json)
@@ -247,7 +173,7 @@ class Gate:
     """Key of reviewers' verdicts: a message carrying a verdict signed with it is decided by that person."""
     policy: RoutingPolicy = "cascade"
     """Recorded on a reviewer's decision: the policy that sent the message to review."""
-    bounds: Bounds = Bounds()
+    bounds: RecordBounds = RecordBounds()
 
     def on_message(self, raw: str | None, live_version: str | None) -> list[Output]:
         """One agent_messages value (None for a tombstone): a task for the router, an event, or a dead letter."""
@@ -342,7 +268,7 @@ class Dedupe:
     (the original's id plus `#review`), so the verdict is not a copy of what it resolves.
     """
 
-    bounds: Bounds = Bounds()
+    bounds: RecordBounds = RecordBounds()
 
     def apply(self, row: tuple[str, str, str], seen: SeenMessages) -> list[Output]:
         """`row` is a gate output: (ROUTE, lead_id, RouteTask) or (DECIDED, lead_id, DispatchTask of a verdict)."""
@@ -382,7 +308,7 @@ class RouteStep:
     """Labelled examples for prompts that show the nearest ones."""
     cascade: Cascade | None = None
     """The classifier and thresholds of the `cascade` policy."""
-    bounds: Bounds = Bounds()
+    bounds: RecordBounds = RecordBounds()
 
     @property
     def needs_knowledge(self) -> bool:
@@ -486,7 +412,7 @@ class Ledger:
     """
 
     limits: Limits
-    bounds: Bounds = Bounds()
+    bounds: RecordBounds = RecordBounds()
 
     def step(self, state: str | None, task_json: str) -> tuple[str | None, list[Output]]:
         """The Flink shell's entry: the lead's state (JSON) after `task_json`, unchanged if the task fails."""
@@ -591,7 +517,7 @@ class Dispatcher:
     """The agents service, e.g. http://127.0.0.1:8100."""
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 8.0
-    bounds: Bounds = Bounds()
+    bounds: RecordBounds = RecordBounds()
 
     async def run(self, task_json: str, client: httpx.AsyncClient) -> list[Output]:
         task = None
