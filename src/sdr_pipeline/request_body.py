@@ -13,7 +13,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-__all__ = ["JSON_TYPE", "BadRequest", "read_body", "read_json"]
+__all__ = ["JSON_TYPE", "BadRequest", "parse_json", "read_body", "read_json"]
 
 JSON_TYPE = "application/json"
 
@@ -46,7 +46,14 @@ async def read_body(request: Request, *, content_type: str, max_bytes: int) -> b
 async def read_json(request: Request, *, max_bytes: int) -> Any:
     """The body decoded as JSON (any JSON value; callers check its shape)."""
     body = await read_body(request, content_type=JSON_TYPE, max_bytes=max_bytes)
+    return parse_json(body)
+
+
+def parse_json(body: bytes) -> Any:
+    """`body` decoded as JSON; a BadRequest (400) if it is not JSON or nests too deep to decode."""
     try:
         return json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise BadRequest(400, f"body is not valid JSON ({error})") from None
+    except RecursionError:
+        raise BadRequest(400, "body nests JSON too deeply to decode; send a flat object") from None

@@ -243,6 +243,75 @@ class Settings(BaseSettings):
     job_restart_max_backoff_s: float = Field(default=60.0, gt=0)
     """Longest wait between two restarts of the job."""
 
+    # --- routing job: state that survives upgrades, the start prompt, logs ----------------
+    job_state_backend: Literal["rocksdb", "hashmap"] = "rocksdb"
+    """Where the job keeps its keyed state: `rocksdb` (on disk, incremental checkpoints: state larger than memory,
+    checkpoints that copy only what changed) or `hashmap` (on the heap, full checkpoints; for a machine without
+    RocksDB's native library)."""
+    job_ledger_ttl_s: float = Field(default=30 * 86_400.0, gt=0)
+    """How long the job keeps a lead's ledger (tokens, cost, loop chain, stop) after its last decision; a lead
+    silent for longer starts afresh, so the state does not grow with every lead ever seen."""
+    job_allow_unclaimed_state: bool = False
+    """Let the job resume from a checkpoint whose state some operator of the new code does not claim, dropping
+    that state. Off: such a resume fails with the operators named, so an upgrade never loses state silently;
+    turn it on only for one deliberate start after removing an operator."""
+    job_prompt_lookup_timeout_s: float = Field(default=5.0, gt=0)
+    """How long the job waits, at start, for MLflow to name the router prompt's `production` version before it
+    falls back to router_prompt_version."""
+    log_max_bytes: int = Field(default=20_000_000, ge=100_000)
+    """Size at which a log under <state_dir>/logs is rotated (name.log -> name.log.1, ...)."""
+    log_backups: int = Field(default=3, ge=1)
+    """Rotated copies kept of each log; the oldest is deleted."""
+
+    # --- trust: signed calls, the inbound webhook, recipients, links, rate limits ----------
+    dispatch_secret: SecretStr = SecretStr("")
+    """HMAC key shared by the routing job, the agents and intake: it signs every dispatch (the agents refuse an
+    unsigned POST with 401), send_email's lookups at intake's /internal door, what agents write, and our e-mails'
+    Message-IDs. Unset while the agents and intake listen on loopback only, a random key is made once in
+    <state_dir>/secrets/; otherwise it must be set, to the same value everywhere."""
+    inbound_webhook_secret: SecretStr = SecretStr("")
+    """HMAC key of the inbound e-mail webhook (`X-SDR-Signature: t=…,v1=…` over the timestamp and body), shared
+    with the e-mail provider or relay that posts replies. Unset on a loopback-only stack, made like dispatch_secret."""
+    signature_max_age_s: float = Field(default=300.0, gt=0)
+    """How far a signed request's timestamp may be from this machine's clock, either way; beyond it the request is
+    refused as a replay."""
+    agents_allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ("127.0.0.1", "localhost")
+    """Host headers the agents service answers (any other is refused with 400 before a route runs); comma-separated
+    in SDR_AGENTS_ALLOWED_HOSTS. Add the name the routing job uses, e.g. `agents` in docker-compose."""
+    intake_base_url: str | None = None
+    """How the agents reach intake's /internal door; unset means http://<intake_host>:<intake_port>."""
+    intake_lookup_timeout_s: float = Field(default=10.0, gt=0)
+    """Timeout of one lookup of a lead's addresses at intake (send_email makes one per message)."""
+    email_link_hosts: Annotated[tuple[str, ...], NoDecode] = ()
+    """Hosts a link in a drafted e-mail may point to (our site, a booking page), besides email_from's domain and
+    their subdomains; every other link is dropped, whatever the lead's own fields or reply name. Comma-separated."""
+    intake_rate_per_ip: str = "60/minute"
+    """Requests one client address may make to each public intake door (form, JSON leads, webhook), in `limits`
+    notation (`N/second|minute|hour|day`); beyond it the door answers 429 with Retry-After."""
+    intake_rate_per_address: str = "10/hour"
+    """Submissions, or replies, one e-mail address may make (same notation); beyond it 429."""
+    intake_rate_storage: str = "memory://"
+    """Where intake keeps its rate counters (a `limits` storage URI; `redis://host:6379` shares them between
+    intake replicas)."""
+
+    @field_validator("agents_allowed_hosts", "email_link_hosts", mode="before")
+    @classmethod
+    def _comma_separated_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip().lower() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("intake_rate_per_ip", "intake_rate_per_address")
+    @classmethod
+    def _rate_notation(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a rate such as '60/minute' or '10/hour; 100/day'") from None
+        return value
+
     # --- derived -------------------------------------------------------------------
     def to_env(self) -> dict[str, str]:
         """These settings as SDR_* variables, so a child process (`infra up`, test fixtures) builds
@@ -259,6 +328,8 @@ class Settings(BaseSettings):
                 value = "true" if value else "false"
             elif isinstance(value, tuple) and all(isinstance(item, Path) for item in value):
                 value = ",".join(str(item.resolve()) for item in value)
+            elif isinstance(value, tuple):
+                value = ",".join(str(item) for item in value)
             env[f"SDR_{name.upper()}"] = str(value)
         return env
 
@@ -281,6 +352,11 @@ class Settings(BaseSettings):
     def agents_url(self) -> str:
         """Base URL of the agents service the routing job dispatches to."""
         return f"http://{self.agents_host}:{self.agents_port}"
+
+    @property
+    def intake_url(self) -> str:
+        """Base URL of the intake service as the agents call it (its /internal door)."""
+        return (self.intake_base_url or f"http://{self.intake_host}:{self.intake_port}").rstrip("/")
 
     @property
     def jars_dir(self) -> Path:

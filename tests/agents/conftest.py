@@ -11,10 +11,12 @@ import httpx
 import pytest
 
 from sdr_pipeline.agents import Outbox, create_app
+from sdr_pipeline.agents.recipients import StaticDirectory
 from sdr_pipeline.agents.tools import ResearchTools, crm_lookup, enrichment_lookup
-from sdr_pipeline.contracts import Envelope
+from sdr_pipeline.contracts import Envelope, LeadAddresses
 from sdr_pipeline.infra.bus import InMemoryBus
 from sdr_pipeline.settings import Settings
+from tests.signing import agents_client
 
 PROFILE = {
     "company_name": "Northwind Logistics",
@@ -28,6 +30,15 @@ PROFILE = {
 LEAD = {"name": "Jo Weber", "email": "jo@northwind-logistics.example", "company_name": "Northwind Logistics",
         "company_website": "https://northwind-logistics.example", "job_title": "Head of Sales Ops",
         "project_description": "We lose inbound leads because nobody answers within a day."}
+
+
+THREAD = "0123456789abcdef0123"
+"""lead-nw's thread token, as intake would have made it."""
+
+
+def known_leads(**extra: LeadAddresses) -> StaticDirectory:
+    """What intake holds: lead-nw at its own address (plus `extra` leads), for send_email to check against."""
+    return StaticDirectory({"lead-nw": LeadAddresses(lead_id="lead-nw", email=LEAD["email"], thread=THREAD), **extra})
 
 
 class RecordingSender:
@@ -62,16 +73,18 @@ def sender() -> RecordingSender:
 
 @pytest.fixture
 def make_client(settings: Settings, bus: InMemoryBus, sender: RecordingSender) -> Iterator[Callable[..., httpx.AsyncClient]]:
-    """make_client(llm, research=None) -> an httpx client talking to the app in-process."""
+    """make_client(llm, research=None) -> an httpx client talking to the app in-process, signing like the job;
+    send_email knows lead-nw (`known_leads`) unless `leads` says otherwise."""
     outboxes: list[Outbox] = []
 
-    def build(llm: object, *, research: ResearchTools | None = None, app_settings: Settings | None = None) -> httpx.AsyncClient:
+    def build(llm: object, *, research: ResearchTools | None = None, app_settings: Settings | None = None,
+              leads: StaticDirectory | None = None) -> httpx.AsyncClient:
         used = app_settings or settings
         outbox = Outbox(used.state_dir / "agents" / "outbox.sqlite", sender, sender_address=used.email_from)
         outboxes.append(outbox)
         tools = research or ResearchTools(crm=crm_lookup(used), enrichment=enrichment_lookup(used), website=None)
-        app = create_app(used, llm=llm, publisher=bus, research=tools, outbox=outbox)
-        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://agents.test")
+        app = create_app(used, llm=llm, publisher=bus, research=tools, outbox=outbox, leads=leads or known_leads())
+        return agents_client(app, used)
 
     yield build
     for outbox in outboxes:

@@ -16,13 +16,14 @@ from sdr_pipeline.contracts import (
     NurtureSequence,
     OutreachEmail,
     ResearchProfile,
-    lead_id_from_email_message_id,
     parse_envelope,
+    thread_from_email_message_id,
     utc_now,
 )
 from sdr_pipeline.exceptions import LLMUnavailableError
 from sdr_pipeline.llm.testing import ScriptedLLM
-from tests.agents.conftest import LEAD, PROFILE, envelope
+from tests.agents.conftest import LEAD, PROFILE, THREAD, envelope
+from tests.signing import dispatch_secret, signed_by_agent
 
 pytestmark = pytest.mark.anyio
 
@@ -34,8 +35,9 @@ PROFILE_ANSWER = {
 SCORE_ANSWER = {"score": 84, "next_step": "actively_engage", "talking_points": ["Q1 budget", "slow replies"],
                 "rationale": "Concrete pain and budget."}
 OUTREACH_ANSWER = {"subject": "Answering every freight lead in minutes",
-                   "body": "Hi Jo,\n\nYou mentioned leads waiting a day. See https://invented.example/demo "
-                           "and https://northwind-logistics.example/careers.\n\nBest,\n[Your Name]"}
+                   "body": "Hi Jo,\n\nYou mentioned leads waiting a day. See https://invented.example/demo, "
+                           "https://northwind-logistics.example/careers and book at https://cal.example.com/alex."
+                           "\n\nBest,\n[Your Name]"}
 SEQUENCE_ANSWERS = [{"subject": "First", "body": "First."}, {"subject": "Middle", "body": "Second."},
                     {"subject": "Later", "body": "Third."}]
 SCORE_CONTEXT = {**SCORE_ANSWER, "profile": PROFILE}
@@ -152,14 +154,17 @@ async def test_lead_scoring_carries_the_profile_forward(make_client, bus) -> Non
     assert output.hop == 2
 
 
-async def test_active_outreach_drops_invented_links_and_fills_the_signature(make_client, bus, settings) -> None:
+async def test_active_outreach_keeps_only_links_to_our_own_hosts_and_fills_the_signature(make_client, bus,
+                                                                                       settings) -> None:
     async with make_client(ScriptedLLM([OUTREACH_ANSWER])) as client:
         response = await post(client, "/agents/active_outreach", envelope("lead_scoring", SCORE_CONTEXT, hop=2))
     assert response.status_code == 200, response.text
     email = OutreachEmail.model_validate(published(bus)[0].context)
     assert email.to == LEAD["email"]
     assert "invented.example" not in email.body
-    assert "https://northwind-logistics.example/careers" in email.body  # named in the facts: kept
+    # the lead's own website is a host the lead chose: a phishing link to it is dropped like any other
+    assert "northwind-logistics.example" not in email.body
+    assert "https://cal.example.com/alex" in email.body  # a subdomain of our sender's domain (email_from): kept
     assert settings.sender_name in email.body and "[Your Name]" not in email.body
 
 
@@ -175,6 +180,14 @@ async def test_active_outreach_answers_a_reply_in_thread(make_client, bus) -> No
     assert email.to == reply["from_address"]
     assert email.subject == "Re: Pricing?" and email.in_reply_to == "<r-1@northwind-logistics.example>"
     assert "20 seats" in llm.calls[0].messages[-1]["content"]
+
+
+async def test_a_reply_from_another_domain_is_answered_at_the_leads_own_address(make_client, bus) -> None:
+    reply = {"from_address": "victim@bank.example", "subject": "Hi", "body": "Please send the invoice link here."}
+    async with make_client(ScriptedLLM([{"subject": "x", "body": "Hi Jo, happy to help.\n\nAlex"}])) as client:
+        response = await post(client, "/agents/active_outreach", envelope("inbound_email", reply, hop=5))
+    assert response.status_code == 200, response.text
+    assert OutreachEmail.model_validate(published(bus)[0].context).to == LEAD["email"]
 
 
 async def test_outreach_without_an_address_is_422(make_client, bus) -> None:
@@ -204,16 +217,21 @@ async def test_nurture_campaign_writes_each_email_for_its_purpose(make_client, b
     assert wrong.status_code == 422 and "'context.next_step'" in wrong.json()["detail"]
 
 
-async def test_send_email_sends_once_and_reports(make_client, bus, sender) -> None:
+async def test_send_email_sends_once_and_reports(make_client, bus, sender, settings) -> None:
     drafted = {"to": "jo@northwind-logistics.example", "subject": "Hello", "body": "Hi Jo"}
     async with make_client(ScriptedLLM([])) as client:
-        first = await post(client, "/agents/send_email", envelope("active_outreach", drafted, hop=3))
-        again = await post(client, "/agents/send_email", envelope("active_outreach", drafted, hop=3))
+        first = await post(client, "/agents/send_email", signed_by_agent(envelope("active_outreach", drafted, hop=3),
+                                                                         settings))
+        again = await post(client, "/agents/send_email", signed_by_agent(envelope("active_outreach", drafted, hop=3),
+                                                                         settings))
     assert first.status_code == again.status_code == 200
     assert len(sender.sent) == 1
     [message] = sender.sent
     assert message["To"] == drafted["to"] and message["Subject"] == "Hello"
-    assert lead_id_from_email_message_id(message["Message-ID"]) == "lead-nw"
+    # the Message-ID names no lead: it carries the lead's thread token and verifies only under our secret
+    assert "lead-nw" not in message["Message-ID"] and "X-SDR-Lead-Id" not in message
+    assert thread_from_email_message_id(message["Message-ID"], dispatch_secret(settings)) == THREAD
+    assert thread_from_email_message_id(message["Message-ID"], "another-secret") is None
     [output] = published(bus)
     report = DeliveryReport.model_validate(output.context)
     assert (report.sent_count, report.scheduled_count) == (1, 0)
@@ -227,7 +245,8 @@ async def test_send_email_schedules_later_mails_of_a_sequence(make_client, bus, 
         {"subject": "Three", "body": "3", "send_offset_days": 30},
     ]}
     async with make_client(ScriptedLLM([])) as client:
-        response = await post(client, "/agents/send_email", envelope("nurture_campaign", sequence, hop=3))
+        response = await post(client, "/agents/send_email",
+                              signed_by_agent(envelope("nurture_campaign", sequence, hop=3), settings))
     assert response.status_code == 200, response.text
     report = DeliveryReport.model_validate(published(bus)[0].context)
     assert [delivery.status for delivery in report.deliveries] == ["sent", "scheduled", "scheduled"]

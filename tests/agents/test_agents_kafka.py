@@ -20,8 +20,10 @@ from sdr_pipeline.infra import process
 from sdr_pipeline.infra.bus import KafkaBus
 from sdr_pipeline.llm.testing import ScriptedLLM
 from sdr_pipeline.settings import Settings
+from sdr_pipeline.contracts.signing import request_headers
 from tests.agents.conftest import LEAD
 from tests.conftest import free_port
+from tests.signing import agents_client, dispatch_secret
 
 PROFILE_ANSWER = {
     "company_summary": "Northwind Logistics forwards freight across Europe.", "industry": "logistics",
@@ -49,7 +51,7 @@ async def test_output_envelope_is_on_kafka_before_the_answer(kafka: Settings, tm
     app = create_app(settings, llm=ScriptedLLM([PROFILE_ANSWER]), publisher=bus, research=tools)
     env = Envelope(lead_id="lead-kafka-1", produced_by="web_form", lead=LEAD)
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://agents.test") as client:
+        async with agents_client(app, settings) as client:
             response = await client.post("/agents/lead_ingestion", content=env.to_json(),
                                          headers={"content-type": "application/json"})
             again = await client.post("/agents/lead_ingestion", content=env.to_json(),
@@ -79,8 +81,12 @@ def test_agents_service_with_local_model_publishes_a_profile(kafka: Settings, ll
     bus = KafkaBus(settings.bootstrap_servers, client_id="agents-service-test")
     try:
         env = Envelope(lead_id="lead-kafka-2", produced_by="web_form", lead=LEAD)
-        response = httpx.post(f"http://{settings.agents_host}:{settings.agents_port}/agents/lead_ingestion",
-                              content=env.to_json(), headers={"content-type": "application/json"}, timeout=900)
+        url = f"http://{settings.agents_host}:{settings.agents_port}/agents/lead_ingestion"
+        unsigned = httpx.post(url, content=env.to_json(), headers={"content-type": "application/json"}, timeout=30)
+        assert unsigned.status_code == 401, "the service refuses a dispatch the job did not sign"
+        signed = {"content-type": "application/json",
+                  **request_headers(env.to_bytes(), dispatch_secret(settings), url=url)}
+        response = httpx.post(url, content=env.to_json(), headers=signed, timeout=900)
         assert response.status_code == 200, response.text
         [output] = find_on_agent_messages(bus, env.message_id)
         assert output.produced_by == "lead_ingestion" and output.hop == 1 and output.lead_id == "lead-kafka-2"

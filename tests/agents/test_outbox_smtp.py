@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import httpx
 import pytest
 
 from sdr_pipeline.agents import create_app
@@ -17,7 +16,8 @@ from sdr_pipeline.infra.bus import InMemoryBus
 from sdr_pipeline.infra.smtp import read_mailbox
 from sdr_pipeline.llm.testing import ScriptedLLM
 from sdr_pipeline.settings import Settings
-from tests.agents.conftest import envelope
+from tests.agents.conftest import envelope, known_leads
+from tests.signing import agents_client, post_draft
 
 pytestmark = pytest.mark.anyio
 
@@ -33,10 +33,9 @@ async def test_a_sent_e_mail_carries_list_unsubscribe(smtp_server: Settings, tmp
     settings = Settings(state_dir=tmp_path / "state", smtp_port=smtp_server.smtp_port,
                         email_unsubscribe_url="https://relay.example/unsubscribe")
     outbox = default_outbox(settings)
-    app = create_app(settings, llm=ScriptedLLM([]), publisher=InMemoryBus(), outbox=outbox)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://agents.test") as client:
-        response = await client.post("/agents/send_email", headers={"content-type": "application/json"},
-                                     content=envelope("active_outreach", DRAFT, hop=3, message_id="unsub-1").to_json())
+    app = create_app(settings, llm=ScriptedLLM([]), publisher=InMemoryBus(), outbox=outbox, leads=known_leads())
+    async with agents_client(app, settings) as client:
+        response = await post_draft(client, envelope("active_outreach", DRAFT, hop=3, message_id="unsub-1"))
     outbox.close()
     assert response.status_code == 200, response.text
     report = DeliveryReport.model_validate(response.json()["output"]["context"])

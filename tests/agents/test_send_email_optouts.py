@@ -30,7 +30,8 @@ from sdr_pipeline.exceptions import InfraError
 from sdr_pipeline.infra.bus import InMemoryBus, Record
 from sdr_pipeline.llm.testing import ScriptedLLM
 from sdr_pipeline.settings import Settings
-from tests.agents.conftest import LEAD, RecordingSender, envelope
+from tests.agents.conftest import LEAD, RecordingSender, envelope, known_leads
+from tests.signing import agents_client, post_draft
 
 pytestmark = pytest.mark.anyio
 
@@ -47,7 +48,7 @@ def outbox_at(settings: Settings, sender: RecordingSender | None = None, **optio
 
 
 async def post(client: httpx.AsyncClient, env: Envelope) -> httpx.Response:
-    return await client.post("/agents/send_email", content=env.to_json(), headers={"content-type": "application/json"})
+    return await post_draft(client, env)
 
 
 def reply(context: object, *, message_id: str = "reply-1") -> Record:
@@ -112,8 +113,8 @@ class DownSender(RecordingSender):
 
 async def test_a_due_e_mail_that_keeps_failing_is_503_until_failed_for_good(settings, bus) -> None:
     outbox = outbox_at(settings, DownSender(), retry=RetryPolicy(max_attempts=2))
-    app = create_app(settings, llm=ScriptedLLM([]), publisher=bus, outbox=outbox)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://agents.test") as client:
+    app = create_app(settings, llm=ScriptedLLM([]), publisher=bus, outbox=outbox, leads=known_leads())
+    async with agents_client(app, settings) as client:
         first = await post(client, envelope("active_outreach", DRAFT, hop=3))
         second = await post(client, envelope("active_outreach", DRAFT, hop=3))
         third = await post(client, envelope("active_outreach", DRAFT, hop=3))
@@ -230,7 +231,7 @@ async def test_the_scheduler_outlives_an_unexpected_error_and_reports_it(setting
     outbox = ScriptedOutbox(fail_first=2)
     app = create_app(fast(settings), llm=ScriptedLLM([]), publisher=bus, outbox=outbox, send_scheduled=True)  # type: ignore[arg-type]
     async with app.router.lifespan_context(app), \
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://agents.test") as client:
+            agents_client(app, settings) as client:
         await wait_for(lambda: outbox.passes >= 1)
         failing = await client.get("/health")
         await wait_for(lambda: outbox.passes >= 4)
@@ -246,7 +247,7 @@ async def test_a_stuck_scheduler_makes_health_503(settings, bus) -> None:
     app = create_app(fast(settings), llm=ScriptedLLM([]), publisher=bus, outbox=outbox, send_scheduled=True)  # type: ignore[arg-type]
     try:
         async with app.router.lifespan_context(app), \
-                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://agents.test") as client:
+                agents_client(app, settings) as client:
             await wait_for(lambda: outbox.passes >= 1)
             await asyncio.sleep(0.5)
             stuck = await client.get("/health")
@@ -307,7 +308,7 @@ async def test_the_watcher_learns_from_the_topics_and_survives_a_broker_failure(
     app = create_app(settings, llm=ScriptedLLM([]), publisher=InMemoryBus(), outbox=outbox,
                      opt_out_consumer=open_consumer)
     async with app.router.lifespan_context(app), \
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://agents.test") as client:
+            agents_client(app, settings) as client:
         await wait_for(lambda: len(opened) == 1)
         failed = await client.get("/health")
         await wait_for(lambda: outbox.suppression(JO) is not None)

@@ -12,8 +12,9 @@ from sdr_pipeline.infra.bus import InMemoryBus
 from sdr_pipeline.infra.smtp import read_mailbox
 from sdr_pipeline.llm.testing import ScriptedLLM
 from sdr_pipeline.settings import Settings
-from tests.agents.conftest import envelope
+from tests.agents.conftest import envelope, known_leads
 from tests.conftest import free_port
+from tests.signing import agents_client, post_draft
 
 pytestmark = pytest.mark.anyio
 
@@ -25,8 +26,8 @@ def app_client(settings: Settings, bus: InMemoryBus) -> tuple[httpx.AsyncClient,
     outbox = Outbox(settings.state_dir / "agents" / "outbox.sqlite", SmtpSender(settings),
                     sender_address=settings.email_from)
     tools = ResearchTools(crm=crm_lookup(settings), enrichment=enrichment_lookup(settings), website=None)
-    app = create_app(settings, llm=ScriptedLLM([]), publisher=bus, research=tools, outbox=outbox)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://agents.test"), outbox
+    app = create_app(settings, llm=ScriptedLLM([]), publisher=bus, research=tools, outbox=outbox, leads=known_leads())
+    return agents_client(app, settings), outbox
 
 
 def received(smtp: Settings, message_id: str) -> list:
@@ -34,7 +35,7 @@ def received(smtp: Settings, message_id: str) -> list:
 
 
 async def post(client: httpx.AsyncClient, env) -> httpx.Response:
-    return await client.post("/agents/send_email", content=env.to_json(), headers={"content-type": "application/json"})
+    return await post_draft(client, env)
 
 
 async def test_same_message_twice_gives_one_mail(smtp_server: Settings, tmp_path) -> None:

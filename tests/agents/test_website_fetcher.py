@@ -45,7 +45,11 @@ class Recorder:
     "address",
     ["127.0.0.1", "127.8.9.10", "10.1.2.3", "172.16.0.9", "192.168.1.1", "169.254.169.254", "169.254.1.1",
      "100.64.0.1", "0.0.0.0", "::1", "::ffff:127.0.0.1", "fd00::1", "fe80::1", "fd00:ec2::254", "168.63.129.16",
-     "224.0.0.1", "240.0.0.1"],
+     "224.0.0.1", "240.0.0.1",
+     "2002:7f00:1::", "2002:a9fe:a9fe::1", "2002:808:808::1",  # 6to4: tunnels to 127.0.0.1, metadata, or anywhere
+     "fec0::1", "feff::1",  # site-local
+     "2001:0:4136:e378:8000:63bf:3fff:fdd2",  # Teredo
+     "64:ff9b::7f00:1"],  # NAT64 of 127.0.0.1
 )
 def test_private_and_special_addresses_are_refused(address: str) -> None:
     assert check_address(address) is not None
@@ -70,13 +74,26 @@ def test_public_addresses_pass(address: str) -> None:
         ("http://user:pw@shop.example/", "credentials"),
         ("http://intranet.example/", "private"),
         ("http://mixed.example/", "private"),
+        ("http://[2002:7f00:1::]/", "6to4"),
+        ("http://sixtofour.example/", "6to4"),
+        ("http://[fec0::1]/", "site-local"),
+        ("http://shop.example:99999/", "Port out of range"),
+        ("http://shop.example:-1/", "Port could not be cast"),
+        ("http://shop.example:0/", "port 0"),
+        ("http://[::1/", "Invalid IPv6 URL"),
+        ("http://shop..example/", "not a valid host name"),
+        (f"http://{'a' * 64}.example/", "not a valid host name"),
+        ("http://-shop.example/", "label '-shop'"),
+        ("http://sh_op.example/", "label 'sh_op'"),
+        (f"http://{'a.' * 130}example/", "not a valid host name"),
     ],
 )
 async def test_refused_before_any_connection(url: str, phrase: str) -> None:
     recorder = Recorder({})
     fetcher = WebsiteFetcher(
         resolver=resolver_for({"intranet.example": ["10.0.0.5"], "mixed.example": [PUBLIC_IP, "192.168.0.2"],
-                               "shop.example": [PUBLIC_IP], "2130706433": ["127.0.0.1"]}),
+                               "shop.example": [PUBLIC_IP], "2130706433": ["127.0.0.1"],
+                               "sixtofour.example": ["2002:a9fe:a9fe::1"]}),
         transport=httpx.MockTransport(recorder),
     )
     with pytest.raises(UserError, match=phrase):
@@ -100,6 +117,31 @@ async def test_redirect_to_a_private_address_is_refused(location: str, phrase: s
     with pytest.raises(UserError, match=phrase):
         await fetcher.fetch("http://shop.example/")
     assert len(recorder.requests) == 1  # the redirect target was never contacted
+
+
+async def test_a_redirect_to_an_unreadable_location_is_refused_with_a_reason() -> None:
+    recorder = Recorder({"shop.example/": httpx.Response(302, headers={"location": "http://shop.example:70000/x"})})
+    fetcher = WebsiteFetcher(resolver=resolver_for({"shop.example": [PUBLIC_IP]}),
+                             transport=httpx.MockTransport(recorder))
+    with pytest.raises(UserError, match="Port out of range"):
+        await fetcher.fetch("http://shop.example/")
+    assert len(recorder.requests) == 1
+
+
+async def test_a_bad_website_in_a_lead_is_a_fact_not_a_crash() -> None:
+    from sdr_pipeline.agents.lead_ingestion import gather_facts
+    from sdr_pipeline.agents.tools import ResearchTools, crm_lookup, enrichment_lookup
+    from sdr_pipeline.contracts import LeadIngestionInput
+    from sdr_pipeline.settings import Settings
+
+    settings = Settings(_env_file=None)
+    fetcher = WebsiteFetcher(resolver=resolver_for({}), transport=httpx.MockTransport(Recorder({})))
+    tools = ResearchTools(crm=crm_lookup(settings), enrichment=enrichment_lookup(settings), website=fetcher)
+    for website in ("https://shop.example:99999", "https://shop..example", "https://[2002:7f00:1::]"):
+        lead = LeadIngestionInput(lead_id="l", produced_by="web_form", lead={"company_website": website})
+        facts, sources = await gather_facts(lead, tools)
+        assert facts["website"].startswith("not fetched: refused"), facts["website"]
+        assert website not in sources
 
 
 async def test_connection_is_pinned_to_the_checked_address() -> None:

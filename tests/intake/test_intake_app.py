@@ -17,9 +17,11 @@ from sdr_pipeline.contracts import (
     parse_envelope,
 )
 from sdr_pipeline.infra.bus import InMemoryBus
+from sdr_pipeline.infra.secrets import shared_secret
 from sdr_pipeline.intake import LeadStore, create_app, forward
 from sdr_pipeline.registry import load_registry
 from sdr_pipeline.settings import Settings
+from tests.signing import webhook_post
 
 pytestmark = pytest.mark.anyio
 
@@ -41,8 +43,13 @@ def store(tmp_path: Path) -> Iterator[LeadStore]:
 
 
 @pytest.fixture
-def client(tmp_path: Path, bus: InMemoryBus, store: LeadStore) -> httpx.AsyncClient:
-    app = create_app(Settings(state_dir=tmp_path / "state"), publisher=bus, leads=store)
+def settings(tmp_path: Path) -> Settings:
+    return Settings(state_dir=tmp_path / "state")
+
+
+@pytest.fixture
+def client(settings: Settings, bus: InMemoryBus, store: LeadStore) -> httpx.AsyncClient:
+    app = create_app(settings, publisher=bus, leads=store)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://intake.test")
 
 
@@ -137,14 +144,15 @@ async def test_form_wrong_content_type(client, bus) -> None:
     assert response.status_code == 415 and "application/x-www-form-urlencoded" in response.text
 
 
-async def test_inbound_reply_finds_its_lead_by_in_reply_to(client, bus) -> None:
+async def test_inbound_reply_finds_its_lead_by_in_reply_to(client, bus, store, settings) -> None:
     async with client:
         lead_id = (await client.post("/api/leads", json=LEAD)).json()["lead_id"]
-        our_mail = email_message_id(lead_id=lead_id, message_id="m-9", index=0, domain="example.com")
+        our_mail = email_message_id(thread=store.thread(lead_id), message_id="m-9", index=0, domain="example.com",
+                                    secret=shared_secret(settings, "dispatch"))
         reply = {"from": "someone.else@other.example", "to": "sdr@example.com", "subject": "Re: hello",
                  "body": "Can we get pricing for 20 seats?", "in_reply_to": our_mail, "message_id": "<r1@other.example>"}
-        response = await client.post("/api/inbound-email", json=reply)
-        repeat = await client.post("/api/inbound-email", json=reply)
+        response = await client.post("/api/inbound-email", **webhook_post(reply, settings))
+        repeat = await client.post("/api/inbound-email", **webhook_post(reply, settings))
     assert response.status_code == 202, response.text
     envelope = incoming(bus)[1]
     assert envelope.lead_id == lead_id and envelope.produced_by == "inbound_email" and envelope.hop == 0
@@ -157,10 +165,11 @@ async def test_inbound_reply_finds_its_lead_by_in_reply_to(client, bus) -> None:
     assert accepted == ["active_outreach", "nurture_campaign"]
 
 
-async def test_inbound_reply_falls_back_to_the_sender(client, bus) -> None:
+async def test_inbound_reply_falls_back_to_the_sender(client, bus, settings) -> None:
     async with client:
         lead_id = (await client.post("/api/leads", json=LEAD)).json()["lead_id"]
-        response = await client.post("/api/inbound-email", json={"from": LEAD["email"], "body": "Not now, thanks."})
+        response = await client.post("/api/inbound-email",
+                                     **webhook_post({"from": LEAD["email"], "body": "Not now, thanks."}, settings))
     assert response.status_code == 202 and response.json()["lead_id"] == lead_id
 
 
@@ -169,15 +178,16 @@ async def test_inbound_reply_falls_back_to_the_sender(client, bus) -> None:
     [
         ({"from": "stranger@nowhere.example", "body": "hi"}, 404, "no known lead"),
         ({"from": "stranger@nowhere.example", "body": "hi",
-          "in_reply_to": email_message_id(lead_id="ghost", message_id="m", index=0, domain="example.com")},
+          "in_reply_to": email_message_id(thread="f" * 20, message_id="m", index=0, domain="example.com",
+                                          secret="not-this-stack's")},
          404, "no known lead"),
         ({"from": "not an address", "body": "hi"}, 422, "from"),
         ({"from": "a@b.example"}, 422, "body"),
     ],
 )
-async def test_inbound_reply_rejections(client, bus, payload, status, phrase) -> None:
+async def test_inbound_reply_rejections(client, bus, settings, payload, status, phrase) -> None:
     async with client:
-        response = await client.post("/api/inbound-email", json=payload)
+        response = await client.post("/api/inbound-email", **webhook_post(payload, settings))
     assert response.status_code == status, response.text
     assert phrase in response.json()["detail"]
     assert incoming(bus) == []

@@ -13,6 +13,7 @@ from sdr_pipeline.contracts import DEAD_LETTERS, NEEDS_REVIEW, ROUTING_DECISIONS
 from sdr_pipeline.contracts.decision import ControlMessage
 from sdr_pipeline.contracts.raw import RecordBounds
 from sdr_pipeline.contracts.review import REVIEW_FIELD, review_signature
+from sdr_pipeline.contracts.signing import SIGNATURE_HEADER, verify_request
 from sdr_pipeline.llm.testing import ScriptedLLM
 from sdr_pipeline.orchestrator import steps
 from sdr_pipeline.orchestrator.steps import (
@@ -156,8 +157,12 @@ def test_ledger_state_survives_a_json_round_trip():
     assert LeadLedger.from_json(ledger.to_json()) == ledger
 
 
+DISPATCH_SECRET = "dispatch-secret-for-tests"
+
+
 def _dispatch(task_json: str, handler) -> list:
-    dispatcher = Dispatcher(REGISTRY, "http://agents.test", backoff_initial_s=0.01, backoff_max_s=0.02)
+    dispatcher = Dispatcher(REGISTRY, "http://agents.test", backoff_initial_s=0.01, backoff_max_s=0.02,
+                            secret=DISPATCH_SECRET)
 
     async def go():
         async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
@@ -177,6 +182,11 @@ def test_dispatcher_retries_5xx_then_delivers_once():
     assert len(calls) == 3
     assert calls[0].url.path == "/agents/lead_ingestion"
     assert json.loads(calls[-1].content)["lead_id"] == "lead-1"
+    for call in calls:  # every attempt signed over its body and path, as the agents verify it
+        assert verify_request(call.content, call.headers.get(SIGNATURE_HEADER), DISPATCH_SECRET, method="POST",
+                              path=call.url.raw_path.decode(), max_age_s=60) is None
+    assert verify_request(calls[0].content, calls[0].headers.get(SIGNATURE_HEADER), "another-secret", method="POST",
+                          path=calls[0].url.raw_path.decode(), max_age_s=60) is not None
     event = json.loads(output.value)
     assert output.topic == WORKFLOW_EVENTS and event["kind"] == "dispatched" and event["figures"]["attempts"] == 3
     assert event["figures"]["agent_s"] >= 0.02, "the two backoffs (at least 0.01 s each) count in the answer time"

@@ -10,6 +10,7 @@ the app does input validation, idempotency, output validation and publishing aro
 from sdr_pipeline.agents.app import create_app, load_handler, output_message_id
 from sdr_pipeline.agents.idempotency import IdempotencyStore
 from sdr_pipeline.agents.outbox import EmailSender, Outbox, OutboxRow, OutgoingEmail, SmtpSender
+from sdr_pipeline.agents.recipients import IntakeDirectory, LeadDirectory, StaticDirectory
 from sdr_pipeline.agents.runtime import AgentDeps, AgentHandler, AgentWork, Publisher, ask_model
 from sdr_pipeline.agents.service import build_app, process_spec, serve
 
@@ -19,11 +20,14 @@ __all__ = [
     "AgentWork",
     "EmailSender",
     "IdempotencyStore",
+    "IntakeDirectory",
+    "LeadDirectory",
     "Outbox",
     "OutboxRow",
     "OutgoingEmail",
     "Publisher",
     "SmtpSender",
+    "StaticDirectory",
     "ask_model",
     "build_app",
     "create_app",

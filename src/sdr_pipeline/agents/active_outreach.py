@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from sdr_pipeline.agents.drafting import brief_for, clean_body, prompt_for, reply_subject
+from sdr_pipeline.agents.drafting import brief_for, clean_body, prompt_for, reply_subject, trusted_link_hosts
 from sdr_pipeline.agents.runtime import DATA_NOT_INSTRUCTIONS, AgentDeps, AgentWork, ask_model
 from sdr_pipeline.contracts import ActiveOutreachInput, OutreachEmail
 
@@ -33,8 +33,8 @@ Sign the e-mail as {sender}. Answer as JSON with a short subject (at most eight 
 
 
 async def handle(envelope: ActiveOutreachInput, deps: AgentDeps) -> AgentWork:
-    brief = brief_for(envelope, contract="engage_ready_lead")
     settings = deps.settings
+    brief = brief_for(envelope, contract="engage_ready_lead", trusted_hosts=trusted_link_hosts(settings))
     answer = await ask_model(
         deps.llm, agent=NAME, system=_SYSTEM.format(sender=settings.sender_name, product=settings.product_pitch),
         user=prompt_for(brief), answer=OutreachDraft,

@@ -3,7 +3,8 @@
 Each registry entry becomes `POST <endpoint>`, handled by `sdr_pipeline.agents.<name>.handle`.
 Every call goes the same way:
 
-    read body (JSON, size-limited) -> replay? return the stored answer
+    Host allowed? (400)  -> signed by the routing job? (401, `SDR_DISPATCH_SECRET`)
+    -> read body (JSON, size-limited) -> replay? return the stored answer
     -> validate against the input contract (422 with the reason)
     -> handle() -> validate against the output contract
     -> publish the output envelope to agent_messages (hop + 1, produced_by = agent)
@@ -11,7 +12,8 @@ Every call goes the same way:
 
 The output envelope's message id is derived from (agent, input message id), so even a
 retry after a crash between publishing and storing publishes the very same message,
-which downstream consumers drop as a duplicate.
+which downstream consumers drop as a duplicate. It carries a `producer_signature`, so
+send_email can tell e-mails an agent drafted from ones written straight to a topic.
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from sdr_pipeline.agents.idempotency import IdempotencyStore
 from sdr_pipeline.agents.outbox import Outbox, RetryPolicy
+from sdr_pipeline.agents.recipients import IntakeDirectory, LeadDirectory
 from sdr_pipeline.agents.runtime import AgentDeps, AgentHandler, AgentWork, Publisher
 from sdr_pipeline.agents.tools import ResearchTools
 from sdr_pipeline.contracts import (
@@ -41,6 +45,7 @@ from sdr_pipeline.contracts import (
     parse_input,
     validate_payload,
 )
+from sdr_pipeline.contracts.signing import PRODUCER_SIGNATURE_FIELD, producer_signature
 from sdr_pipeline.exceptions import (
     AgentCallError,
     ContractError,
@@ -49,8 +54,10 @@ from sdr_pipeline.exceptions import (
     RegistryError,
     UserError,
 )
+from sdr_pipeline.infra.secrets import shared_secret
 from sdr_pipeline.registry import AgentRegistry, AgentSpec, load_registry
 from sdr_pipeline.request_body import BadRequest, read_json
+from sdr_pipeline.request_signing import SignedRequests
 from sdr_pipeline.settings import Settings
 
 if TYPE_CHECKING:
@@ -84,17 +91,24 @@ def load_handler(spec: AgentSpec) -> AgentHandler:
     return handle
 
 
-def _output_envelope(spec: AgentSpec, source: dict[str, Any], envelope: Envelope, work: AgentWork) -> Envelope:
-    extras = {key: value for key, value in source.items() if key not in _ENVELOPE_FIELDS}
+def _output_envelope(spec: AgentSpec, source: dict[str, Any], envelope: Envelope, work: AgentWork, *,
+                     secret: str) -> Envelope:
+    extras = {key: value for key, value in source.items()
+              if key not in _ENVELOPE_FIELDS and key != PRODUCER_SIGNATURE_FIELD}
+    message_id = output_message_id(spec.name, envelope.message_id)
+    context = work.payload.model_dump(mode="json")
+    signature = producer_signature(secret, message_id=message_id, lead_id=envelope.lead_id, produced_by=spec.name,
+                                   context=context)
     return Envelope(
         **extras,
-        message_id=output_message_id(spec.name, envelope.message_id),
+        message_id=message_id,
         lead_id=envelope.lead_id,
         hop=envelope.hop + 1,
         produced_by=spec.name,
         lead=envelope.lead,
-        context=work.payload.model_dump(mode="json"),
+        context=context,
         parent_message_id=envelope.message_id,
+        **{PRODUCER_SIGNATURE_FIELD: signature},
     )
 
 
@@ -154,7 +168,7 @@ class _AgentRoute:
                              message_id=envelope.message_id)
         except ContractError as error:
             raise AgentCallError(spec.name, f"output broke its contract: {error}", message_id=envelope.message_id) from None
-        output = _output_envelope(spec, data, envelope, work)
+        output = _output_envelope(spec, data, envelope, work, secret=self.deps.dispatch_secret)
         await asyncio.to_thread(self.publisher.publish, AGENT_MESSAGES, output)
         duration = time.perf_counter() - started
         logger.info("agent=%s message_id=%s lead_id=%s published %s in %.2f s", spec.name, envelope.message_id,
@@ -265,11 +279,18 @@ def _watch_opt_outs(open_consumer: Callable[[], OptOutConsumer], learn: Callable
 def create_app(settings: Settings, *, llm: Any, publisher: Publisher, registry: AgentRegistry | None = None,
                research: ResearchTools | None = None, outbox: Outbox | None = None,
                store: IdempotencyStore | None = None, send_scheduled: bool = False,
-               opt_out_consumer: Callable[[], OptOutConsumer] | None = None) -> FastAPI:
+               opt_out_consumer: Callable[[], OptOutConsumer] | None = None,
+               leads: LeadDirectory | None = None) -> FastAPI:
     """The agents service. `llm` is any `sdr_pipeline.llm.chat.ChatClient`; `publisher` anything with
     `publish(topic, envelope)` (the bus, or `InMemoryBus` in tests). `send_scheduled` runs the scheduler;
-    `opt_out_consumer` (e.g. `send_email.opt_out_consumer`) runs the watcher that feeds the suppression list."""
+    `opt_out_consumer` (e.g. `send_email.opt_out_consumer`) runs the watcher that feeds the suppression list;
+    `leads` tells send_email whom it may write to (default: intake's /internal door).
+
+    Every POST must be signed with the dispatch secret (`infra.secrets.shared_secret`), and only the Host
+    names in `agents_allowed_hosts` are answered; a stack beyond loopback without SDR_DISPATCH_SECRET is a
+    UserError here, at start."""
     registry = registry or load_registry()
+    secret = shared_secret(settings, "dispatch")
     agents_dir = settings.state_dir / "agents"
     store = store or IdempotencyStore(agents_dir / "idempotency.sqlite")
     if outbox is None and "send_email" in registry.names:
@@ -277,7 +298,8 @@ def create_app(settings: Settings, *, llm: Any, publisher: Publisher, registry: 
 
         outbox = default_outbox(settings)
     deps = AgentDeps(settings=settings, llm=llm, research=research or ResearchTools.from_settings(settings),
-                     outbox=outbox)
+                     outbox=outbox, leads=leads or IntakeDirectory.from_settings(settings, secret),
+                     dispatch_secret=secret)
 
     heartbeats: dict[str, _Heartbeat] = {}
 
@@ -314,6 +336,11 @@ def create_app(settings: Settings, *, llm: Any, publisher: Publisher, registry: 
     app.state.registry = registry
     app.state.deps = deps
     app.state.store = store
+    # added last = outermost: a wrong Host is refused before the body is even read
+    app.add_middleware(SignedRequests, secret=secret, max_age_s=settings.signature_max_age_s,
+                       max_bytes=settings.request_max_bytes, guards=lambda method, _path: method == "POST",
+                       service="agents")
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.agents_allowed_hosts))
 
     for spec in registry.agents:
         route = _AgentRoute(spec, load_handler(spec), deps=deps, publisher=publisher, store=store,

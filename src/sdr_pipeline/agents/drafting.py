@@ -1,5 +1,11 @@
 """What the two e-mail writers (active_outreach, nurture_campaign) share: who to write to, what
-facts to ground the e-mail in, and the clean-up that keeps a model from inventing links."""
+facts to ground the e-mail in, and the clean-up that keeps a model from inventing links.
+
+Nothing the lead wrote decides where an e-mail goes or what it links to: a reply is answered
+at the lead's own address unless its sender is a colleague at the lead's own domain (and
+send_email still mails only addresses intake holds), and links survive only to our own
+hosts (`trusted_link_hosts`), never to hosts found in the lead's fields, reply or research.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +18,9 @@ from urllib.parse import urlsplit
 from sdr_pipeline.agents.runtime import lead_facts
 from sdr_pipeline.contracts import Envelope, InboundReply, LeadScore
 from sdr_pipeline.exceptions import ContractError
+from sdr_pipeline.settings import Settings
 
-__all__ = ["EmailBrief", "brief_for", "clean_body", "one_line", "prompt_for", "reply_subject"]
+__all__ = ["EmailBrief", "brief_for", "clean_body", "one_line", "prompt_for", "reply_subject", "trusted_link_hosts"]
 
 _URL = re.compile(r"(?:https?://|www\.)[^\s<>()\"'\]\[]+", re.IGNORECASE)
 _NAME_PLACEHOLDER = re.compile(r"\[(?:your|my|sender(?:'s)?)[ _]name\]|\[name\]", re.IGNORECASE)
@@ -30,7 +37,7 @@ class EmailBrief:
     reply_subject: str | None
     """Subject of the prospect's reply, if this answers one."""
     allowed_hosts: frozenset[str]
-    """Hosts a link in the body may point to: only those named in the facts."""
+    """Hosts a link in the body may point to (with their subdomains): ours, from settings, never the lead's."""
     focus: str
     """One plain sentence saying whom we write to and about what: small models follow it better than JSON."""
 
@@ -39,14 +46,34 @@ def _hosts_in(text: str) -> set[str]:
     hosts = set()
     for match in _URL.findall(text):
         url = match if "://" in match else f"https://{match}"
-        host = (urlsplit(url).hostname or "").lower().removeprefix("www.")
-        if host:
-            hosts.add(host)
+        try:
+            host = (urlsplit(url).hostname or "").lower().removeprefix("www.")
+        except ValueError:  # e.g. a broken IPv6 literal: no host we could trust
+            host = "(unreadable)"
+        hosts.add(host or "(none)")
     return hosts
 
 
-def brief_for(envelope: Envelope, *, contract: str) -> EmailBrief:
-    """The brief for writing to this lead; a lead with no address to write to is a ContractError (422)."""
+def trusted_link_hosts(settings: Settings) -> frozenset[str]:
+    """Hosts drafted e-mails may link to: `email_link_hosts` and the domain of our own sender address."""
+    own = settings.email_from.rsplit("@", 1)[-1].strip().lower()
+    return frozenset(host.lower().removeprefix("www.") for host in (*settings.email_link_hosts, own) if host)
+
+
+def _domain(address: str | None) -> str:
+    return (address or "").rsplit("@", 1)[-1].strip().lower() if address and "@" in address else ""
+
+
+def _recipient(lead_address: str | None, sender: str | None) -> str | None:
+    """Whom a reply is answered at: its sender if that is a colleague at the lead's own domain, else the lead."""
+    if sender and (not lead_address or _domain(sender) == _domain(lead_address)):
+        return sender
+    return lead_address
+
+
+def brief_for(envelope: Envelope, *, contract: str, trusted_hosts: frozenset[str] = frozenset()) -> EmailBrief:
+    """The brief for writing to this lead; a lead with no address to write to is a ContractError (422).
+    `trusted_hosts` (see `trusted_link_hosts`) are the only hosts a link may point to."""
     context = envelope.context
     facts: dict[str, Any] = {"lead": lead_facts(envelope)}
     in_reply_to = reply_subject = None
@@ -57,7 +84,7 @@ def brief_for(envelope: Envelope, *, contract: str) -> EmailBrief:
             facts["research_profile"] = context.profile.model_dump(exclude={"sources"})
     elif isinstance(context, InboundReply):
         facts["their_reply"] = {"subject": context.subject, "body": context.body}
-        to = context.from_address or to
+        to = _recipient(to, context.from_address)
         in_reply_to = context.reply_message_id or context.in_reply_to
         reply_subject = context.subject or None
     elif isinstance(context, str):
@@ -65,9 +92,8 @@ def brief_for(envelope: Envelope, *, contract: str) -> EmailBrief:
     if not to or "@" not in to:
         raise ContractError(contract, "no e-mail address to write to", field="lead.email",
                             lead_id=envelope.lead_id, message_id=envelope.message_id)
-    allowed = _hosts_in(json.dumps(facts, ensure_ascii=False, default=str))
     return EmailBrief(to=to.strip(), facts=facts, in_reply_to=in_reply_to, reply_subject=reply_subject,
-                      allowed_hosts=frozenset(allowed), focus=_focus(envelope, facts))
+                      allowed_hosts=trusted_hosts, focus=_focus(envelope, facts))
 
 
 def _focus(envelope: Envelope, facts: dict[str, Any]) -> str:
@@ -88,12 +114,16 @@ def prompt_for(brief: EmailBrief) -> str:
     return json.dumps(brief.facts, ensure_ascii=False, default=str) + "\n\n" + brief.focus
 
 
+def _trusted(host: str, allowed_hosts: frozenset[str]) -> bool:
+    return any(host == allowed or host.endswith(f".{allowed}") for allowed in allowed_hosts)
+
+
 def clean_body(body: str, *, allowed_hosts: frozenset[str], sender_name: str) -> str:
-    """Drop links to hosts the facts never named, and fill a left-over name placeholder."""
+    """Drop every link except to `allowed_hosts` (and their subdomains), and fill a left-over name placeholder."""
 
     def keep_or_drop(match: re.Match[str]) -> str:
         hosts = _hosts_in(match.group(0))
-        return match.group(0) if hosts and hosts <= allowed_hosts else ""
+        return match.group(0) if hosts and all(_trusted(host, allowed_hosts) for host in hosts) else ""
 
     body = _URL.sub(keep_or_drop, body)
     body = _NAME_PLACEHOLDER.sub(sender_name, body)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from sdr_pipeline.agents.drafting import brief_for, clean_body, one_line, prompt_for
+from sdr_pipeline.agents.drafting import brief_for, clean_body, one_line, prompt_for, trusted_link_hosts
 from sdr_pipeline.agents.runtime import DATA_NOT_INSTRUCTIONS, AgentDeps, AgentWork, ask_model
 from sdr_pipeline.contracts import NurtureCampaignInput, NurtureEmail, NurtureSequence
 
@@ -42,8 +42,8 @@ Sign it as {sender}. Answer as JSON.
 
 
 async def handle(envelope: NurtureCampaignInput, deps: AgentDeps) -> AgentWork:
-    brief = brief_for(envelope, contract="nurture_ready_lead")
     settings = deps.settings
+    brief = brief_for(envelope, contract="nurture_ready_lead", trusted_hosts=trusted_link_hosts(settings))
     answers = [await ask_model(
         deps.llm, agent=NAME,
         system=_SYSTEM.format(sender=settings.sender_name, product=settings.product_pitch, purpose=purpose),

@@ -5,7 +5,8 @@ e-mails due later stay `scheduled` until `send_due` finds them due. Sending clai
 row first (`pending` -> `sending`), so two senders never send the same row. A crash
 between the SMTP hand-over and the `sent` mark leaves the row `sending`; such rows are
 retried only after `stale_claim_s` — the one at-least-once window SMTP cannot close. The
-Message-ID header is deterministic, so the receiving side can still spot a duplicate.
+Message-ID header is deterministic, so the receiving side can still spot a duplicate; no
+header names the lead (the Message-ID carries an opaque, signed thread token instead).
 
 Each row is handled on its own, so one bad row never holds up the others: a failed attempt
 puts it back to `pending` with a `retry_at` that doubles each time (`RetryPolicy`), and after
@@ -526,7 +527,6 @@ class Outbox:
         if row.in_reply_to:
             message["In-Reply-To"] = row.in_reply_to
             message["References"] = row.in_reply_to
-        message["X-SDR-Lead-Id"] = row.lead_id
         targets = [f"<mailto:{self.unsubscribe_to}?subject=unsubscribe>"]
         if self.unsubscribe_url and row.smtp_message_id:
             joiner = "&" if "?" in self.unsubscribe_url else "?"

@@ -26,6 +26,7 @@ from sdr_pipeline.settings import Settings
 
 if TYPE_CHECKING:
     from sdr_pipeline.agents.outbox import Outbox
+    from sdr_pipeline.agents.recipients import LeadDirectory
     from sdr_pipeline.llm.chat import ChatClient
 
 __all__ = ["AgentDeps", "AgentHandler", "AgentWork", "ModelAnswer", "Publisher", "ask_model", "lead_facts",
@@ -81,6 +82,10 @@ class AgentDeps:
     """lead_ingestion's tools."""
     outbox: Outbox | None = None
     """send_email's outbox."""
+    leads: LeadDirectory | None = None
+    """send_email's source of the addresses it may write to (intake)."""
+    dispatch_secret: str = field(default="", repr=False)
+    """The stack's shared key: it signs our Message-IDs and what agents write."""
     extra: dict[str, object] = field(default_factory=dict)
     """Room for a new agent's tools without changing this class."""
 

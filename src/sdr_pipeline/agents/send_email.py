@@ -6,6 +6,15 @@ are sent over SMTP right away, and the answer is a delivery report. A replay of 
 message finds the rows already sent and reports them without sending again. An e-mail to a
 suppressed address is recorded as `cancelled`, and the report says why.
 
+Nothing written to a topic chooses a recipient or skips the writing stage. Before anything is
+queued, send_email refuses (422, the reason in the dead letter) drafted e-mails that
+
+- no agent of this service wrote: their `producer_signature` does not verify;
+- go to a lead intake never saw, or to an address intake does not hold for the lead (its own,
+  or a colleague's whose reply to one of our signed Message-IDs verified).
+
+Each e-mail's Message-ID carries the lead's opaque thread token and an HMAC, never the lead id.
+
 The agent also learns from the pipeline who must get no more e-mail (`learn`, fed by the
 agents service from `OPT_OUT_TOPICS`): a prospect's reply on agent_messages (produced_by
 inbound_email) that unsubscribes or is a hard bounce suppresses the address; a lead whose
@@ -23,20 +32,23 @@ from pydantic import ValidationError
 
 from sdr_pipeline.agents.app import output_message_id
 from sdr_pipeline.agents.outbox import Outbox, OutboxRow, OutgoingEmail, RetryPolicy, SmtpSender, opt_out_in_reply
+from sdr_pipeline.agents.recipients import IntakeDirectory
 from sdr_pipeline.agents.runtime import AgentDeps, AgentWork
 from sdr_pipeline.contracts import (
     AGENT_MESSAGES,
     WORKFLOW_EVENTS,
     Delivery,
     DeliveryReport,
+    LeadAddresses,
     NurtureSequence,
     OutreachEmail,
     SendEmailInput,
     email_message_id,
     parse_envelope,
 )
+from sdr_pipeline.contracts.signing import PRODUCER_SIGNATURE_FIELD, matches, producer_signature
 from sdr_pipeline.contracts.workflow import WorkflowEvent
-from sdr_pipeline.exceptions import ContractError, InfraError
+from sdr_pipeline.exceptions import ContractError, InfraError, UserError
 from sdr_pipeline.settings import Settings
 
 if TYPE_CHECKING:
@@ -57,6 +69,7 @@ per outbox file: agents replicas sharing one outbox share the group, a replica w
 
 _INBOUND_EMAIL = "inbound_email"
 _STOPS = frozenset({"ended", "limit"})
+_CONTRACT = "drafted_emails"
 
 
 def default_outbox(settings: Settings) -> Outbox:
@@ -78,13 +91,15 @@ def _mail_domain(settings: Settings) -> str:
     return settings.email_from.rsplit("@", 1)[-1] or "sdr-pipeline.invalid"
 
 
-def drafted_emails(envelope: SendEmailInput, settings: Settings) -> list[OutgoingEmail]:
-    """The drafted e-mails of the envelope as outbox entries, each with its deterministic Message-ID."""
+def drafted_emails(envelope: SendEmailInput, settings: Settings, *, thread: str, secret: str) -> list[OutgoingEmail]:
+    """The drafted e-mails of the envelope as outbox entries, each with its deterministic, signed Message-ID
+    (`thread` is the lead's token from intake, `secret` the dispatch secret)."""
     context = envelope.context
     domain = _mail_domain(settings)
 
     def message_id(index: int) -> str:
-        return email_message_id(lead_id=envelope.lead_id, message_id=envelope.message_id, index=index, domain=domain)
+        return email_message_id(thread=thread, message_id=envelope.message_id, index=index, domain=domain,
+                                secret=secret)
 
     if isinstance(context, OutreachEmail):
         return [OutgoingEmail(0, context.to, context.subject, context.body, 0, context.in_reply_to, message_id(0))]
@@ -132,9 +147,45 @@ def _undelivered(rows: list[OutboxRow], retry: RetryPolicy) -> InfraError | None
     return None
 
 
+def _check_producer(envelope: SendEmailInput, secret: str) -> None:
+    """Refuse drafted e-mails that no agent of this service wrote (ContractError, 422)."""
+    if not secret:
+        raise UserError("send_email has no dispatch secret to check who drafted an e-mail",
+                        fix="build the agents service with create_app, which resolves SDR_DISPATCH_SECRET")
+    given = getattr(envelope, PRODUCER_SIGNATURE_FIELD, None)
+    expected = producer_signature(secret, message_id=envelope.message_id, lead_id=envelope.lead_id,
+                                  produced_by=envelope.produced_by, context=envelope.context.model_dump(mode="json"))
+    if not isinstance(given, str) or not matches(expected, given):
+        problem = "is missing" if given is None else "does not verify"
+        raise ContractError(_CONTRACT, f"the producer signature {problem}: send_email sends only e-mails an agent of "
+                                       "this pipeline drafted, never ones written straight to a topic or changed "
+                                       "on the way", field=PRODUCER_SIGNATURE_FIELD, lead_id=envelope.lead_id,
+                            message_id=envelope.message_id)
+
+
+async def _addresses(envelope: SendEmailInput, deps: AgentDeps) -> LeadAddresses:
+    """What intake holds for the lead, checked against the drafted recipient (ContractError, 422, if refused)."""
+    directory = deps.leads or IntakeDirectory.from_settings(deps.settings, deps.dispatch_secret)
+    known = await directory.addresses(envelope.lead_id)
+    ids = {"lead_id": envelope.lead_id, "message_id": envelope.message_id}
+    if known is None:
+        raise ContractError(_CONTRACT, f"intake has never seen lead {envelope.lead_id}, so there is no address "
+                                       "send_email may write to; leads enter through intake (form, JSON endpoint, "
+                                       "incoming_leads)", field="lead_id", **ids)
+    recipient = envelope.context.to
+    if not known.allows(recipient):
+        others = f" or {', '.join(known.reply_addresses)}" if known.reply_addresses else ""
+        raise ContractError(_CONTRACT, f"{recipient} is not an address intake holds for this lead (its own is "
+                                       f"{known.email or 'unknown'}{others}); nothing is sent", field="context.to",
+                            **ids)
+    return known
+
+
 async def handle(envelope: SendEmailInput, deps: AgentDeps) -> AgentWork:
+    _check_producer(envelope, deps.dispatch_secret)
+    known = await _addresses(envelope, deps)
     outbox = deps.outbox or default_outbox(deps.settings)
-    emails = drafted_emails(envelope, deps.settings)
+    emails = drafted_emails(envelope, deps.settings, thread=known.thread, secret=deps.dispatch_secret)
     suppressed = await asyncio.to_thread(outbox.suppression, emails[0].to)
     if suppressed is not None:
         logger.info("agent=%s message_id=%s lead_id=%s: %s is suppressed (%s); nothing is sent or scheduled",

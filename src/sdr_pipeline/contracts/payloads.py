@@ -17,9 +17,9 @@ with a `ContractError` naming the field path and the contract version.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
+import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -42,6 +42,7 @@ from pydantic import (
 )
 
 from sdr_pipeline.contracts.envelope import ENVELOPE_VERSION, Envelope, utc_now
+from sdr_pipeline.contracts.signing import digest, matches
 from sdr_pipeline.exceptions import ContractError
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "Delivery",
     "DeliveryReport",
     "InboundReply",
+    "LeadAddresses",
     "LeadIngestionInput",
     "LeadScore",
     "LeadScoringInput",
@@ -72,8 +74,8 @@ __all__ = [
     "email_message_id",
     "export_schemas",
     "get_contract",
-    "lead_id_from_email_message_id",
     "parse_input",
+    "thread_from_email_message_id",
     "validate_payload",
 ]
 
@@ -201,8 +203,8 @@ class Delivery(_Payload):
     """When it was sent, or when it is (or was) due."""
     smtp_message_id: _HeaderText | None = None
     """The Message-ID header we sent it with."""
-    note: str | None = None
-    """Why a cancelled e-mail was not sent."""
+    note: str | None = Field(default=None, exclude_if=lambda value: value is None)
+    """Why a cancelled e-mail was not sent (left out when there is none, so a v1 report reads as before)."""
 
 
 class DeliveryReport(_Payload):
@@ -211,8 +213,8 @@ class DeliveryReport(_Payload):
     deliveries: list[Delivery] = Field(min_length=1)
     sent_count: int = Field(ge=0)
     scheduled_count: int = Field(ge=0)
-    cancelled_count: int = Field(default=0, ge=0)
-    """E-mails not sent on purpose (opt-out, bounce, stopped lead)."""
+    cancelled_count: int = Field(default=0, ge=0, exclude_if=lambda value: value == 0)
+    """E-mails not sent on purpose (opt-out, bounce, stopped lead); left out when none, as a v1 report."""
 
 
 class InboundReply(_Payload):
@@ -290,31 +292,60 @@ class AgentResponse(BaseModel):
     cost_usd: float = 0.0
 
 
-# --- e-mail Message-IDs that lead back to the lead --------------------------------------------
+# --- e-mail Message-IDs that lead back to the lead, signed -------------------------------------
+
+_THREAD = re.compile(r"^[0-9a-f]{20}$")
+_OUR_LOCAL = re.compile(r"^sdr\.([0-9a-f]{20})\.([0-9a-f]{16})\.(\d{1,4})\.([0-9a-f]{24})$")
+_MESSAGE_ID_SCOPE = "email-message-id"
 
 
-def _b32(text: str) -> str:
-    return base64.b32encode(text.encode("utf-8")).decode("ascii").rstrip("=").lower()
+def _message_id_mac(secret: str, local: str) -> str:
+    return digest(secret, f"{_MESSAGE_ID_SCOPE}\n{local}".encode())[:24]
 
 
-def email_message_id(*, lead_id: str, message_id: str, index: int, domain: str) -> str:
-    """The Message-ID header of e-mail `index` drafted in envelope `message_id`: deterministic (a replay
-    sends the very same id) and carrying the lead id, so a reply's In-Reply-To finds its lead."""
-    digest = hashlib.sha256(message_id.encode("utf-8")).hexdigest()[:16]
-    return f"<sdr.{_b32(lead_id)}.{digest}.{index}@{domain}>"
+def email_message_id(*, thread: str, message_id: str, index: int, domain: str, secret: str) -> str:
+    """The Message-ID header of e-mail `index` drafted in envelope `message_id`: deterministic (a replay sends the
+    very same id), carrying the lead's opaque `thread` token (never the lead id) and an HMAC under `secret`, so
+    intake trusts a reply's In-Reply-To only when we made it."""
+    if not _THREAD.match(thread):
+        raise ValueError(f"thread token {thread!r} is not 20 lower-case hex characters (intake makes them)")
+    nonce = hashlib.sha256(message_id.encode("utf-8")).hexdigest()[:16]
+    local = f"sdr.{thread}.{nonce}.{index}"
+    return f"<{local}.{_message_id_mac(secret, local)}@{domain}>"
 
 
-def lead_id_from_email_message_id(value: str) -> str | None:
-    """The lead id inside one of our Message-IDs, or None if `value` is not one of ours."""
-    local = value.strip().strip("<>").split("@", 1)[0]
-    parts = local.split(".")
-    if len(parts) != 4 or parts[0] != "sdr" or not parts[3].isdigit():
+def thread_from_email_message_id(value: str, secret: str) -> str | None:
+    """The thread token of the first of our Message-IDs in `value` (an In-Reply-To or References header, which
+    may hold several ids) whose HMAC verifies under `secret`; None if none is ours, or none verifies."""
+    if not secret:
         return None
-    encoded = parts[1].upper()
-    try:
-        return base64.b32decode(encoded + "=" * (-len(encoded) % 8)).decode("utf-8")
-    except (ValueError, UnicodeDecodeError):
-        return None
+    candidates = re.findall(r"<([^<>\s]+)>", value) or [value.strip()]
+    for candidate in candidates[:20]:
+        local, _, _domain = candidate.partition("@")
+        found = _OUR_LOCAL.match(local)
+        if found and matches(_message_id_mac(secret, local.rsplit(".", 1)[0]), found.group(4)):
+            return found.group(1)
+    return None
+
+
+class LeadAddresses(BaseModel):
+    """Intake's answer to `GET /internal/leads/{lead_id}`: the only addresses send_email may write to for a lead."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    lead_id: str
+    email: str | None = None
+    """The address the lead gave at intake (web form, JSON endpoint) or a CRM import wrote to incoming_leads."""
+    reply_addresses: tuple[str, ...] = ()
+    """Colleagues at the lead's own domain who answered one of our e-mails (their In-Reply-To verified)."""
+    thread: str = Field(pattern=r"^[0-9a-f]{20}$")
+    """The lead's opaque token in our Message-IDs, so a reply finds its lead without the lead id in clear."""
+
+    def allows(self, address: str) -> bool:
+        """True when `address` (case aside) is the lead's own address or a verified reply address."""
+        wanted = address.strip().lower()
+        return bool(wanted) and wanted in {known.strip().lower() for known in (self.email, *self.reply_addresses)
+                                           if known}
 
 
 # --- envelope contracts (what an agent accepts) -----------------------------------------------

@@ -8,13 +8,12 @@ to choose an agent.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from sdr_pipeline.contracts.envelope import utc_now
+from sdr_pipeline.contracts.signing import digest, matches
 
 __all__ = ["REVIEW_FIELD", "ReviewVerdict", "review_signature"]
 
@@ -23,8 +22,8 @@ REVIEW_FIELD = "review"
 
 
 def review_signature(secret: str, *, message_id: str, agent: str) -> str:
-    """Hex HMAC-SHA256 of `message_id` and `agent` under `secret`."""
-    return hmac.new(secret.encode(), f"{message_id}\n{agent}".encode(), hashlib.sha256).hexdigest()
+    """Hex HMAC-SHA256 of `message_id` and `agent` under `secret` (the shared `contracts.signing` digest)."""
+    return digest(secret, f"{message_id}\n{agent}".encode())
 
 
 class ReviewVerdict(BaseModel):
@@ -40,5 +39,5 @@ class ReviewVerdict(BaseModel):
 
     def valid_for(self, message_id: str, secret: str) -> bool:
         """True when `secret` is set and the signature matches this message and agent."""
-        return bool(secret) and hmac.compare_digest(
-            self.signature, review_signature(secret, message_id=message_id, agent=self.agent))
+        return bool(secret) and matches(review_signature(secret, message_id=message_id, agent=self.agent),
+                                        self.signature)

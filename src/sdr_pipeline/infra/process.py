@@ -2,8 +2,8 @@
 
 Each part of the local stack (Kafka, MLflow, llama-server, SMTP, agents, intake) is
 described by a `ProcessSpec`; `start` launches it detached with its output in
-`<state>/logs/<name>.log` and its pid in `<state>/run/<name>.pid`, then waits until the
-health check passes. `stop` ends exactly the process group that `start` created.
+`<state>/logs/<name>.log` (rotated by size, settings log_max_bytes and log_backups) and its
+pid in `<state>/run/<name>.pid`, then waits until the health check passes. `stop` ends exactly the process group that `start` created.
 """
 
 from __future__ import annotations
@@ -157,20 +157,32 @@ def start(spec: ProcessSpec, settings: Settings) -> int:
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     log_path = _log_file(settings, spec.name)
     logger.info("starting %s on %s (log: %s)", spec.name, spec.address, log_path)
+    command = " ".join(arg if len(arg) < 200 else arg[:60] + "…" for arg in spec.argv)
     with log_path.open("ab") as log:
-        command = " ".join(arg if len(arg) < 200 else arg[:60] + "…" for arg in spec.argv)
         log.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S')} starting: {command}\n".encode())
-        log.flush()
-        try:
-            process = subprocess.Popen(  # noqa: S603 - argv is ours
-                spec.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=spec.cwd, env={**_inheritable_env(), **spec.env}, start_new_session=True,
-            )
-        except FileNotFoundError as error:
-            raise InfraError(spec.name, f"cannot run {spec.argv[0]} ({error.strerror})",
-                             fix="run `make deps` to install what is missing") from None
+    # the output goes through a pipe to a pump that caps the log's size (see infra/log_rotation.py); the pump
+    # ends when the process's end of the pipe closes, however the process ends
+    reader, writer = os.pipe()
+    try:
+        pump = subprocess.Popen(  # noqa: S603 - argv is ours
+            [sys.executable, "-m", "sdr_pipeline.infra.log_rotation", str(log_path), str(settings.log_max_bytes),
+             str(settings.log_backups)], stdin=reader, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=_inheritable_env(), start_new_session=True,
+        )
+    finally:
+        os.close(reader)
+    try:
+        process = subprocess.Popen(  # noqa: S603 - argv is ours
+            spec.argv, stdout=writer, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=spec.cwd, env={**_inheritable_env(), **spec.env}, start_new_session=True,
+        )
+    except FileNotFoundError as error:
+        raise InfraError(spec.name, f"cannot run {spec.argv[0]} ({error.strerror})",
+                         fix="run `make deps` to install what is missing") from None
+    finally:
+        os.close(writer)
     _pid_file(settings, spec.name).write_text(str(process.pid))
-    _wait_healthy(spec, settings, process.pid)
+    _wait_healthy(spec, settings, process.pid, pump=pump)
     return process.pid
 
 
@@ -183,11 +195,12 @@ def _inheritable_env() -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if key not in _WORKER_ONLY_ENV}
 
 
-def _wait_healthy(spec: ProcessSpec, settings: Settings, pid: int) -> None:
+def _wait_healthy(spec: ProcessSpec, settings: Settings, pid: int, *, pump: subprocess.Popen | None = None) -> None:
     started = time.monotonic()
     while time.monotonic() - started < spec.start_timeout_s:
         if not is_running(pid):
             _pid_file(settings, spec.name).unlink(missing_ok=True)
+            _drained(pump)
             raise InfraError(spec.name, "exited during start-up", log_tail=log_tail(settings, spec.name))
         if spec.health():
             logger.info("%s healthy after %.1f s (pid %d)", spec.name, time.monotonic() - started, pid)
@@ -195,8 +208,16 @@ def _wait_healthy(spec: ProcessSpec, settings: Settings, pid: int) -> None:
         time.sleep(0.25)
     _terminate_group(pid, spec.stop_timeout_s)
     _pid_file(settings, spec.name).unlink(missing_ok=True)
+    _drained(pump)
     raise InfraError(spec.name, f"not healthy after {spec.start_timeout_s:.0f} s; stopped it",
                      log_tail=log_tail(settings, spec.name))
+
+
+def _drained(pump: subprocess.Popen | None, timeout_s: float = 5.0) -> None:
+    """Wait until the log pump of a process that ended has written its last lines (they explain the end)."""
+    if pump is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            pump.wait(timeout=timeout_s)
 
 
 def _terminate_group(pid: int, timeout_s: float) -> None:

@@ -7,8 +7,16 @@ it never reaches a topic:
     GET  /                    the lead form
     POST /                    form submission -> 303 to /thanks, or the form again with errors (422)
     POST /api/leads           JSON lead -> 201 {lead_id, message_id}; a repeat -> 200 with the first ones
-    POST /api/inbound-email   a prospect's reply (from, to, subject, body, in_reply_to) -> 202, unknown lead -> 404
+    POST /api/inbound-email   a prospect's reply (from, to, subject, body, in_reply_to), signed by the e-mail
+                              provider -> 202; unsigned -> 401; unknown lead -> 404
+    GET  /internal/leads/ID   the addresses send_email may write to for a lead (signed callers only) -> 200 / 404
     GET  /health              200, or 503 when the bridge is dead or stale (its heartbeat, restarts, lag)
+
+The public doors take only the fields they know (an unknown field is a 422) and are rate limited
+per client address and per e-mail address (429). The webhook must carry `X-SDR-Signature` made
+with `SDR_INBOUND_WEBHOOK_SECRET`; a reply's In-Reply-To finds its lead only when it is one of our
+signed Message-IDs, else the reply must come from an address intake already holds. A colleague at
+the lead's own domain answering one of our e-mails becomes an address send_email may answer.
 
 Submitting is idempotent: the form carries a one-time token and the JSON endpoint takes an
 `Idempotency-Key` header, so a double click, a refresh or a client's retry gets the lead
@@ -20,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 import uuid
 from typing import Any, Literal
 from urllib.parse import parse_qs
@@ -34,13 +43,17 @@ from sdr_pipeline.contracts import (
     InboundReply,
     Lead,
     LeadSubmission,
-    lead_id_from_email_message_id,
+    thread_from_email_message_id,
 )
+from sdr_pipeline.contracts.signing import SIGNATURE_HEADER, verify
 from sdr_pipeline.exceptions import InfraError
+from sdr_pipeline.infra.secrets import shared_secret
 from sdr_pipeline.intake.bridge import BridgeMonitor, BridgeStatus, Publisher
 from sdr_pipeline.intake.form import TOKEN_FIELD, render_form, render_thanks
 from sdr_pipeline.intake.leads import Admission, KnownLead, LeadStore
-from sdr_pipeline.request_body import BadRequest, read_body, read_json
+from sdr_pipeline.intake.rate_limits import RateLimits, Refusal
+from sdr_pipeline.request_body import JSON_TYPE, BadRequest, parse_json, read_body, read_json
+from sdr_pipeline.request_signing import SignedRequests
 from sdr_pipeline.settings import Settings
 
 __all__ = ["IntakeHealth", "create_app", "field_errors"]
@@ -51,6 +64,20 @@ _FORM_TYPE = "application/x-www-form-urlencoded"
 _REPLY_NAMESPACE = uuid.UUID("0b7e4c57-9f1e-4a8e-8d7c-2f5b3f0c6a11")
 _IDEMPOTENCY_HEADER = "Idempotency-Key"
 _MAX_KEY_CHARS = 255
+_INTERNAL = "/internal/"
+_LEAD_ID = re.compile(r"^[\w.:@+-]{1,200}$")
+
+
+class _SubmittedLead(LeadSubmission):
+    """A lead as the public form and JSON endpoint take it: only the fields the contract names."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class _WebhookReply(InboundReply):
+    """A reply as the webhook takes it: only the fields the contract names (or their aliases)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 class IntakeHealth(BaseModel):
@@ -86,6 +113,7 @@ async def _read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
 
 
 _FRIENDLY = {
+    "extra_forbidden": "this field is not accepted here; send only the documented fields",
     "missing": "this field is required",
     "string_too_short": "this field is required",
     "string_too_long": "this is too long",
@@ -108,6 +136,14 @@ def field_errors(error: ValidationError) -> dict[str, str]:
     return errors
 
 
+def _client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _domain(address: str | None) -> str:
+    return address.rsplit("@", 1)[-1].strip().lower() if address and "@" in address else ""
+
+
 def _lead_envelope(submission: LeadSubmission, admission: Admission) -> Envelope:
     lead = Lead(**submission.model_dump())
     produced_by = "crm_import" if submission.lead_source == "crm_import" else "web_form"
@@ -116,12 +152,20 @@ def _lead_envelope(submission: LeadSubmission, admission: Admission) -> Envelope
 
 
 def create_app(settings: Settings, *, publisher: Publisher, leads: LeadStore | None = None,
-               bridge: BridgeMonitor | None = None) -> FastAPI:
-    """The intake app; `publisher` is the bus (or `InMemoryBus` in tests), `bridge` the monitor /health reports."""
+               bridge: BridgeMonitor | None = None, limits: RateLimits | None = None) -> FastAPI:
+    """The intake app; `publisher` is the bus (or `InMemoryBus` in tests), `bridge` the monitor /health reports,
+    `limits` the rate limits (default: from settings). A stack beyond loopback without SDR_DISPATCH_SECRET or
+    SDR_INBOUND_WEBHOOK_SECRET is a UserError here, at start."""
     store = leads or LeadStore(settings.state_dir / "intake" / "leads.sqlite")
     max_bytes = settings.request_max_bytes
+    internal_secret = shared_secret(settings, "dispatch")
+    webhook_secret = shared_secret(settings, "inbound_webhook")
+    rate = limits or RateLimits.from_settings(settings)
     app = FastAPI(title="sdr-pipeline intake", description="Lead form, JSON lead endpoint, inbound e-mail webhook.")
     app.state.leads = store
+    app.add_middleware(SignedRequests, secret=internal_secret, max_age_s=settings.signature_max_age_s,
+                       max_bytes=max_bytes, guards=lambda _method, path: path.startswith(_INTERNAL),
+                       service="intake")
 
     async def accept(submission: LeadSubmission, *, token: str | None) -> Admission:
         """Publish a new submission, or answer a repeat with the lead and message accepted first."""
@@ -145,8 +189,20 @@ def create_app(settings: Settings, *, publisher: Publisher, leads: LeadStore | N
         return admission
 
     def refuse(request: Request, status_code: int, detail: str, **extra: Any) -> JSONResponse:
-        logger.warning("%s %s refused with %d: %s", request.method, request.url.path, status_code, detail)
+        logger.warning("%s %s from %s refused with %d: %s", request.method, request.url.path, _client_ip(request),
+                       status_code, detail)
         return JSONResponse({"detail": detail, **extra}, status_code=status_code)
+
+    def too_many(request: Request, refusal: Refusal) -> JSONResponse:
+        response = refuse(request, 429, refusal.detail)
+        response.headers["Retry-After"] = str(refusal.retry_after_s)
+        return response
+
+    def form_too_many(refusal: Refusal, values: dict[str, str] | None = None) -> HTMLResponse:
+        logger.warning("form refused with 429: %s", refusal.detail)
+        page = render_form(values, {"(form)": f"too many requests; please try again in {refusal.retry_after_s} s"},
+                           token=uuid.uuid4().hex)
+        return HTMLResponse(page, status_code=429, headers={"Retry-After": str(refusal.retry_after_s)})
 
     @app.get("/", response_class=HTMLResponse)
     async def form_page() -> HTMLResponse:
@@ -154,6 +210,9 @@ def create_app(settings: Settings, *, publisher: Publisher, leads: LeadStore | N
 
     @app.post("/", response_model=None)
     async def form_submit(request: Request) -> Response:
+        refusal = rate.client("form", _client_ip(request))
+        if refusal is not None:
+            return form_too_many(refusal)
         try:
             body = await read_body(request, content_type=_FORM_TYPE, max_bytes=max_bytes)
             values = {key: items[0] for key, items in parse_qs(body.decode("utf-8"), keep_blank_values=True).items()}
@@ -167,11 +226,14 @@ def create_app(settings: Settings, *, publisher: Publisher, leads: LeadStore | N
         # The page's one-time token: the same page sent twice (double click, refresh) is one lead.
         token = values.pop(TOKEN_FIELD, "").strip()[:_MAX_KEY_CHARS] or None
         try:
-            submission = LeadSubmission.model_validate({**values, "lead_source": "web_form"})
+            submission = _SubmittedLead.model_validate({**values, "lead_source": "web_form"})
         except ValidationError as error:
             errors = field_errors(error)
             logger.info("form submission with errors: %s", errors)
             return HTMLResponse(render_form(values, errors, token=token or uuid.uuid4().hex), status_code=422)
+        refusal = rate.address("form", submission.email)
+        if refusal is not None:
+            return form_too_many(refusal, values)
         try:
             admission = await accept(submission, token=f"form:{token}" if token else None)
             if admission.outcome == "key_conflict":  # the page was edited and sent again: a submission of its own
@@ -188,17 +250,23 @@ def create_app(settings: Settings, *, publisher: Publisher, leads: LeadStore | N
 
     @app.post("/api/leads", status_code=201, response_model=None)
     async def post_lead(request: Request) -> JSONResponse:
+        refusal = rate.client("leads", _client_ip(request))
+        if refusal is not None:
+            return too_many(request, refusal)
         try:
             key = _idempotency_key(request.headers.get(_IDEMPOTENCY_HEADER))
             data = await _read_json_object(request, max_bytes)
         except BadRequest as problem:
             return refuse(request, problem.status_code, problem.detail)
         try:
-            submission = LeadSubmission.model_validate(data)
+            submission = _SubmittedLead.model_validate(data)
         except ValidationError as error:
             errors = field_errors(error)
             return refuse(request, 422, "; ".join(f"{field}: {problem}" for field, problem in errors.items()),
                           errors=[{"field": field, "problem": problem} for field, problem in errors.items()])
+        refusal = rate.address("leads", submission.email)
+        if refusal is not None:
+            return too_many(request, refusal)
         try:
             admission = await accept(submission, token=f"key:{key}" if key else None)
         except InfraError as error:
@@ -217,23 +285,49 @@ def create_app(settings: Settings, *, publisher: Publisher, leads: LeadStore | N
         return JSONResponse({**ids, "status": "accepted"}, status_code=201)
 
     def find_lead(reply: InboundReply) -> KnownLead | None:
-        if reply.in_reply_to:
-            lead_id = lead_id_from_email_message_id(reply.in_reply_to)
-            if lead_id is not None:
-                return store.get(lead_id)
-        return store.by_email(reply.from_address)
+        """The reply's lead by a verified In-Reply-To (one of our signed Message-IDs), else by its sender's
+        address; a colleague at the lead's domain answering our e-mail becomes an address we may answer."""
+        token = thread_from_email_message_id(reply.in_reply_to, internal_secret) if reply.in_reply_to else None
+        known = store.by_thread(token) if token else None
+        if reply.in_reply_to and known is None:
+            logger.info("reply from %s: in_reply_to %r is not one of our signed Message-IDs; finding the lead by "
+                        "its sender", reply.from_address, reply.in_reply_to[:120])
+        if known is None:
+            return store.by_email(reply.from_address)
+        sender, own = reply.from_address.strip().lower(), (known.lead.email or "").strip().lower()
+        if sender != own and _domain(sender) == _domain(own) and store.add_reply_address(known.lead_id, sender):
+            logger.info("lead_id=%s: %s answered one of our e-mails and may be answered", known.lead_id, sender)
+        return known
 
     @app.post("/api/inbound-email", status_code=202, response_model=None)
     async def inbound_email(request: Request) -> JSONResponse:
+        refusal = rate.client("inbound-email", _client_ip(request))
+        if refusal is not None:
+            return too_many(request, refusal)
         try:
-            data = await _read_json_object(request, max_bytes)
+            body = await read_body(request, content_type=JSON_TYPE, max_bytes=max_bytes)
+        except BadRequest as problem:
+            return refuse(request, problem.status_code, problem.detail)
+        reason = verify(body, request.headers.get(SIGNATURE_HEADER), webhook_secret,
+                        max_age_s=settings.signature_max_age_s)
+        if reason is not None:
+            return refuse(request, 401, f"webhook signature refused: {reason}",
+                          fix="the e-mail provider must sign each post with SDR_INBOUND_WEBHOOK_SECRET "
+                              f"({SIGNATURE_HEADER}: t=<unix seconds>,v1=<hex HMAC-SHA256 of '<t>.' + body>)")
+        try:
+            data = parse_json(body)
+            if not isinstance(data, dict):
+                raise BadRequest(422, f"expected a JSON object, got {type(data).__name__}")
         except BadRequest as problem:
             return refuse(request, problem.status_code, problem.detail)
         try:
-            reply = InboundReply.model_validate(data)
+            reply = _WebhookReply.model_validate(data)
         except ValidationError as error:
             errors = field_errors(error)
             return refuse(request, 422, "; ".join(f"{field}: {problem}" for field, problem in errors.items()))
+        refusal = rate.address("inbound-email", reply.from_address)
+        if refusal is not None:
+            return too_many(request, refusal)
         known = find_lead(reply)
         if known is None:
             return refuse(request, 404, f"no known lead for in_reply_to={reply.in_reply_to!r} or "
@@ -249,6 +343,16 @@ def create_app(settings: Settings, *, publisher: Publisher, leads: LeadStore | N
         logger.info("reply for lead_id=%s accepted as message_id=%s", known.lead_id, message_id)
         return JSONResponse({"lead_id": known.lead_id, "message_id": message_id, "status": "accepted"},
                             status_code=202)
+
+    @app.get(_INTERNAL + "leads/{lead_id}", response_model=None)
+    async def lead_addresses(lead_id: str) -> JSONResponse:
+        """The addresses send_email may write to for `lead_id` (the signature is checked before this runs)."""
+        if not _LEAD_ID.match(lead_id):
+            return JSONResponse({"detail": "a lead id is 1-200 letters, digits and . _ : @ + -"}, status_code=422)
+        found = await asyncio.to_thread(store.addresses, lead_id)
+        if found is None:
+            return JSONResponse({"detail": f"intake has never seen lead {lead_id}"}, status_code=404)
+        return JSONResponse(found.model_dump(mode="json"))
 
     @app.get("/health", response_model=IntakeHealth, responses={503: {"model": IntakeHealth}})
     async def health() -> JSONResponse:

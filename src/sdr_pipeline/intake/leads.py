@@ -1,4 +1,5 @@
-"""The leads intake knows: so a repeat submission finds its lead and a reply finds its lead.
+"""The leads intake knows: so a repeat submission finds its lead, a reply finds its lead, and send_email
+mails only the addresses recorded here.
 
 SQLite tables under the state folder (so they survive a restart): `leads`, keyed on lead id
 with the (lower-cased) e-mail indexed, which the web form, the JSON endpoint and the bridge
@@ -7,6 +8,11 @@ with the (lower-cased) e-mail indexed, which the web form, the JSON endpoint and
 or `Idempotency-Key` seen before, or an e-mail address accepted within the dedup window,
 gets the lead and message accepted first instead of a second lead.
 
+A lead's address, once recorded, never changes (a later record with another address keeps the
+first): the address is what send_email may write to. `threads` gives each lead an opaque random
+token that our Message-IDs carry instead of its id, and `reply_addresses` keeps the colleagues
+whose replies to one of our signed Message-IDs verified; `addresses(lead_id)` answers both.
+
 A publish that failed (or whose process died) may still have reached the topic (a timed-out
 send can be delivered later), so the retry of such a submission publishes the very same
 message id again, never a new one: downstream deduplication on message_id then drops the copy.
@@ -14,6 +20,8 @@ message id again, never a new one: downstream deduplication on message_id then d
 
 from __future__ import annotations
 
+import logging
+import secrets
 import threading
 import time
 import uuid
@@ -21,10 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from sdr_pipeline.contracts import Lead, new_message_id, utc_now
+from sdr_pipeline.contracts import Lead, LeadAddresses, new_message_id, utc_now
 from sdr_pipeline.infra.state_db import open_state_db
 
 __all__ = ["Admission", "KnownLead", "LeadStore"]
+
+logger = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS leads (
@@ -47,6 +57,17 @@ CREATE TABLE IF NOT EXISTS submissions (
 );
 CREATE INDEX IF NOT EXISTS submissions_email ON submissions (email, accepted_at);
 CREATE INDEX IF NOT EXISTS submissions_accepted ON submissions (accepted_at);
+CREATE TABLE IF NOT EXISTS threads (
+    token TEXT PRIMARY KEY,
+    lead_id TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS reply_addresses (
+    lead_id TEXT NOT NULL,
+    email TEXT NOT NULL,
+    verified_at TEXT NOT NULL,
+    PRIMARY KEY (lead_id, email)
+);
+CREATE INDEX IF NOT EXISTS reply_addresses_email ON reply_addresses (email);
 """
 
 _PENDING_GIVE_UP_S = 60.0
@@ -168,13 +189,18 @@ class LeadStore:
                              (state, time.time() if now is None else now, admission.message_id))
 
     def record(self, lead_id: str, lead: Lead) -> None:
-        """Insert or update a lead's fields."""
+        """Insert or update a lead's fields; an address already recorded for the lead is kept."""
         now = utc_now().isoformat()
         email = (lead.email or "").strip().lower() or None
         with self._lock:
+            row = self._db.execute("SELECT email FROM leads WHERE lead_id = ?", (lead_id,)).fetchone()
+            if row and row[0] and row[0] != email:
+                logger.warning("lead_id=%s: a record with another address (%s) keeps the recorded one (%s)",
+                               lead_id, email, row[0])
+                lead = lead.model_copy(update={"email": row[0]})
             self._db.execute(
                 "INSERT INTO leads (lead_id, email, lead, first_seen, last_seen) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (lead_id) DO UPDATE SET email = COALESCE(excluded.email, email), lead = excluded.lead, "
+                "ON CONFLICT (lead_id) DO UPDATE SET email = COALESCE(email, excluded.email), lead = excluded.lead, "
                 "last_seen = excluded.last_seen",
                 (lead_id, email, lead.model_dump_json(), now, now),
             )
@@ -185,7 +211,46 @@ class LeadStore:
         return KnownLead(row[0], Lead.model_validate_json(row[1])) if row else None
 
     def by_email(self, email: str) -> KnownLead | None:
+        """The lead whose own address, or else a verified reply address, is `email` (the latest seen)."""
+        address = email.strip().lower()
         with self._lock:
             row = self._db.execute("SELECT lead_id, lead FROM leads WHERE email = ? ORDER BY last_seen DESC LIMIT 1",
-                                   (email.strip().lower(),)).fetchone()
+                                   (address,)).fetchone()
+            if row is None:
+                row = self._db.execute(
+                    "SELECT leads.lead_id, leads.lead FROM reply_addresses JOIN leads USING (lead_id) "
+                    "WHERE reply_addresses.email = ? ORDER BY reply_addresses.verified_at DESC LIMIT 1",
+                    (address,)).fetchone()
         return KnownLead(row[0], Lead.model_validate_json(row[1])) if row else None
+
+    # --- what send_email may write to, and how a reply finds its lead -------------------------
+
+    def thread(self, lead_id: str) -> str:
+        """The lead's opaque token for our Message-IDs, made (random, 20 hex characters) the first time."""
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO threads (token, lead_id) VALUES (?, ?)",
+                             (secrets.token_hex(10), lead_id))
+            return self._db.execute("SELECT token FROM threads WHERE lead_id = ?", (lead_id,)).fetchone()[0]
+
+    def by_thread(self, token: str) -> KnownLead | None:
+        """The lead a thread token (from a verified In-Reply-To) belongs to."""
+        with self._lock:
+            row = self._db.execute("SELECT lead_id FROM threads WHERE token = ?", (token,)).fetchone()
+        return self.get(row[0]) if row else None
+
+    def add_reply_address(self, lead_id: str, email: str) -> bool:
+        """Record a colleague whose reply verified as an address send_email may answer; True if it is new."""
+        with self._lock:
+            cursor = self._db.execute("INSERT OR IGNORE INTO reply_addresses (lead_id, email, verified_at) "
+                                      "VALUES (?, ?, ?)", (lead_id, email.strip().lower(), utc_now().isoformat()))
+        return cursor.rowcount == 1
+
+    def addresses(self, lead_id: str) -> LeadAddresses | None:
+        """Every address send_email may write to for the lead, and its thread token; None for an unknown lead."""
+        with self._lock:
+            row = self._db.execute("SELECT email FROM leads WHERE lead_id = ?", (lead_id,)).fetchone()
+            replies = [email for (email,) in self._db.execute(
+                "SELECT email FROM reply_addresses WHERE lead_id = ? ORDER BY verified_at", (lead_id,))]
+        if row is None:
+            return None
+        return LeadAddresses(lead_id=lead_id, email=row[0], reply_addresses=tuple(replies), thread=self.thread(lead_id))

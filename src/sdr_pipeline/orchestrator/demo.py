@@ -1,11 +1,14 @@
 """The demo's traffic: a handful of realistic leads through the web form, then prospect replies.
 
 Everything goes in through the intake service's real endpoints, so the demo exercises the
-whole loop: intake → incoming_leads → bridge → agent_messages → routing job → agents.
+whole loop: intake → incoming_leads → bridge → agent_messages → routing job → agents. Replies
+are signed as an e-mail provider signs its webhook posts (`SDR_INBOUND_WEBHOOK_SECRET`, or the
+local stack's generated key).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -13,8 +16,10 @@ from dataclasses import dataclass
 
 import httpx
 
+from sdr_pipeline.contracts.signing import SIGNATURE_HEADER, sign
 from sdr_pipeline.exceptions import InfraError
 from sdr_pipeline.infra.bus import KafkaBus
+from sdr_pipeline.infra.secrets import shared_secret
 from sdr_pipeline.orchestrator.journeys import JOURNEY_TOPICS, Step, is_finished, journeys
 from sdr_pipeline.settings import Settings
 
@@ -50,9 +55,14 @@ class Submitted:
     label: str
 
 
-def _post(client: httpx.Client, url: str, payload: dict[str, str]) -> dict:
+def _post(client: httpx.Client, url: str, payload: dict[str, str], *, secret: str | None = None) -> dict:
+    """POST `payload` as JSON (signed like a webhook when `secret` is given); the answer, or an InfraError."""
+    body = json.dumps(payload).encode("utf-8")
+    headers = {"content-type": "application/json"}
+    if secret:
+        headers[SIGNATURE_HEADER] = sign(body, secret, int(time.time()))
     try:
-        response = client.post(url, json=payload, timeout=30.0)
+        response = client.post(url, content=body, headers=headers, timeout=30.0)
     except httpx.HTTPError as error:
         raise InfraError("intake", f"cannot reach {url} ({type(error).__name__})",
                          fix="start it with `sdr-pipeline infra up intake`") from None
@@ -86,10 +96,11 @@ def submit_leads(settings: Settings, leads: tuple[dict[str, str], ...] = DEMO_LE
 
 def submit_replies(settings: Settings, replies: tuple[dict[str, str], ...] = DEMO_REPLIES, *,
                    tag: str | None = None) -> list[Submitted]:
-    """Post each prospect reply to the intake's inbound e-mail webhook."""
+    """Post each prospect reply to the intake's inbound e-mail webhook, signed as the e-mail provider would."""
     url = f"http://{settings.intake_host}:{settings.intake_port}/api/inbound-email"
+    secret = shared_secret(settings, "inbound_webhook")
     with httpx.Client() as client:
-        return [Submitted(_post(client, url, {**reply, "from": _tagged(reply["from"], tag)})["lead_id"],
+        return [Submitted(_post(client, url, {**reply, "from": _tagged(reply["from"], tag)}, secret=secret)["lead_id"],
                           f"reply from {reply['from']}") for reply in replies]
 
 

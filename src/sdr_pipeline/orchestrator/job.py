@@ -15,9 +15,12 @@
                   Dispatcher (async: POST to the agent, retried)
 
 Every operator emits (topic, key, value) tuples; the ones addressed to a real topic go
-to its Kafka sink (routing_decisions, dead_letters, workflow_events). Checkpoints are
-retained in the state folder; a restart resumes from the newest one, and the Kafka source
-commits its offsets with each checkpoint, so a crash loses no message. Agents are
+to its Kafka sink (routing_decisions, dead_letters, workflow_events). State lives in RocksDB
+with incremental checkpoints, retained in the state folder; a restart resumes from the newest
+one, and the Kafka source commits its offsets with each checkpoint, so a crash loses no message.
+Every operator has a fixed uid, and a resume that would drop state no operator claims fails
+instead (SDR_JOB_ALLOW_UNCLAIMED_STATE drops it on purpose); keyed state expires (dedupe and
+ledger TTLs). The start prompt is MLflow's `production` alias when MLflow answers. Agents are
 idempotent on message_id, so a replayed dispatch sends no e-mail twice.
 
 The sources read values null-safe (a tombstone reaches the gate as None and is dead-lettered),
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -47,6 +51,7 @@ from sdr_pipeline.contracts.topics import (
 )
 from sdr_pipeline.exceptions import UserError
 from sdr_pipeline.infra.process import ProcessSpec, read_pid
+from sdr_pipeline.infra.secrets import shared_secret
 from sdr_pipeline.orchestrator.flink_env import make_env
 from sdr_pipeline.orchestrator.steps import (
     DECIDED,
@@ -60,10 +65,11 @@ from sdr_pipeline.orchestrator.steps import (
     RouteStep,
 )
 from sdr_pipeline.registry import load_registry
-from sdr_pipeline.router import list_prompts, load_prompt
+from sdr_pipeline.router import StartVersion, list_prompts, load_prompt, start_version
 from sdr_pipeline.settings import Settings
 
-__all__ = ["build_job", "checkpoint_dir", "latest_checkpoint", "main", "process_spec", "ready_file", "report_status"]
+__all__ = ["build_job", "checkpoint_dir", "flink_log_env", "job_config", "latest_checkpoint", "main", "process_spec",
+           "ready_file", "report_status", "resolve_start_version"]
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +104,15 @@ def _flink_functions():
     from pyflink.datastream.state import MapStateDescriptor, StateTtlConfig, ValueStateDescriptor
 
     prompt_state = MapStateDescriptor("live_prompt_version", Types.STRING(), Types.STRING())
+
+    def ttl(seconds: float) -> StateTtlConfig:
+        """Each entry forgotten `seconds` after its last write, never returned once expired, and removed for
+        good by RocksDB's compaction (the incremental checkpoints of the rocksdb backend never do a full
+        scan) or, on the hashmap backend, left out of each full snapshot."""
+        return (StateTtlConfig.new_builder(Time.seconds(max(1, int(seconds))))
+                .set_update_type(StateTtlConfig.UpdateType.OnCreateAndWrite)
+                .set_state_visibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
+                .cleanup_in_rocksdb_compact_filter(1000).cleanup_full_snapshot().build())
 
     class GateFunction(BroadcastProcessFunction):
         def __init__(self, gate: Gate) -> None:
@@ -145,14 +160,10 @@ def _flink_functions():
             self.seen = None
 
         def open(self, runtime_context):
-            # one entry per message, each forgotten ttl_s after it was first seen (checked on read, and
-            # dropped from full snapshots), so the state stays the size of the redelivery window
-            ttl = (StateTtlConfig.new_builder(Time.seconds(max(1, int(self.ttl_s))))
-                   .set_update_type(StateTtlConfig.UpdateType.OnCreateAndWrite)
-                   .set_state_visibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
-                   .cleanup_full_snapshot().build())
+            # one entry per message, each forgotten ttl_s after it was first seen, so the state stays the
+            # size of the redelivery window
             descriptor = MapStateDescriptor("seen_messages", Types.STRING(), Types.STRING())
-            descriptor.enable_time_to_live(ttl)
+            descriptor.enable_time_to_live(ttl(self.ttl_s))
             self.seen = runtime_context.get_map_state(descriptor)
 
         def process_element(self, value, ctx):
@@ -160,12 +171,17 @@ def _flink_functions():
                 yield output.as_tuple()
 
     class LedgerFunction(KeyedProcessFunction):
-        def __init__(self, ledger: Ledger) -> None:
+        def __init__(self, ledger: Ledger, ttl_s: float) -> None:
             self.ledger = ledger
+            self.ttl_s = ttl_s
             self.state = None
 
         def open(self, runtime_context):
-            self.state = runtime_context.get_state(ValueStateDescriptor("lead_ledger", Types.STRING()))
+            # a lead's ledger lives ttl_s past its last decision: every lead ever seen would otherwise stay
+            # in state for good (a lead back after that starts with a fresh budget and no stop)
+            descriptor = ValueStateDescriptor("lead_ledger", Types.STRING())
+            descriptor.enable_time_to_live(ttl(self.ttl_s))
+            self.state = runtime_context.get_state(descriptor)
 
         def process_element(self, value, ctx):
             before = self.state.value()
@@ -215,8 +231,9 @@ def _null_safe_values():
     return schema.valueOnly(load_java_class(_NULL_SAFE_STRINGS))
 
 
-def build_job(env, settings: Settings, *, group_id: str = "sdr-router") -> None:
-    """Add the routing topology to `env`."""
+def build_job(env, settings: Settings, *, group_id: str = "sdr-router", prompt_version: str | None = None) -> None:
+    """Add the routing topology to `env`; it starts routing with `prompt_version` (default: the settings')
+    until router_control (or the broadcast state of a checkpoint) names another."""
     from pyflink.common import Time, Types, WatermarkStrategy
     from pyflink.common.serialization import SimpleStringSchema
     from pyflink.datastream import AsyncDataStream
@@ -231,7 +248,8 @@ def build_job(env, settings: Settings, *, group_id: str = "sdr-router") -> None:
 
     registry = load_registry()
     prompts = {(p.name, p.version): p for p in list_prompts(settings.router_prompt, prompts_dir=settings.prompts_dir)}
-    start_prompt = load_prompt(settings.router_prompt, settings.router_prompt_version, prompts_dir=settings.prompts_dir)
+    start_prompt = load_prompt(settings.router_prompt, prompt_version or settings.router_prompt_version,
+                               prompts_dir=settings.prompts_dir)
     limits = Limits(settings.max_hops, settings.budget_tokens_per_lead, settings.budget_usd_per_lead)
     bounds = RecordBounds.from_settings(settings)
     gate = Gate(prompts, settings.router_prompt, start_prompt.version, limits,
@@ -242,7 +260,7 @@ def build_job(env, settings: Settings, *, group_id: str = "sdr-router") -> None:
         if missing:
             raise UserError(f"the router's example pool is missing: {', '.join(missing)}",
                             fix="run from the checkout, or set SDR_ROUTER_EXAMPLE_POOL to dataset files with a dev split")
-    dispatcher = Dispatcher(registry, settings.agents_url, bounds=bounds)
+    dispatcher = Dispatcher(registry, settings.agents_url, bounds=bounds, secret=shared_secret(settings, "dispatch"))
     prompt_state, GateFunction, DedupeFunction, RouteFunction, LedgerFunction, DispatchFunction = _flink_functions()
     row = Types.TUPLE([Types.STRING(), Types.STRING(), Types.STRING()])
 
@@ -254,40 +272,54 @@ def build_job(env, settings: Settings, *, group_id: str = "sdr-router") -> None:
         builder._j_builder.setDeserializer(_null_safe_values())  # see _null_safe_values: PyFlink has no setter
         return builder.build()
 
-    messages = env.from_source(source(AGENT_MESSAGES, group_id), WatermarkStrategy.no_watermarks(), "agent_messages")
-    control = env.from_source(source(ROUTER_CONTROL, f"{group_id}-control"), WatermarkStrategy.no_watermarks(),
-                              "router_control")
+    # every operator carries a fixed uid (and name): a checkpoint's state is matched to operators by uid, so
+    # renaming one, or adding an operator that shifts the generated ids, would otherwise orphan its state;
+    # tests/orchestrator/test_job_config.py pins the list, so changing a uid is a decision, not an accident
+    messages = (env.from_source(source(AGENT_MESSAGES, group_id), WatermarkStrategy.no_watermarks(), "agent_messages")
+                .uid("source-agent-messages"))
+    control = (env.from_source(source(ROUTER_CONTROL, f"{group_id}-control"), WatermarkStrategy.no_watermarks(),
+                               "router_control").uid("source-router-control"))
     gated = (messages.connect(control.broadcast(prompt_state))
-             .process(GateFunction(gate), output_type=row).name("gate: validate, hop limit, prompt version"))
+             .process(GateFunction(gate), output_type=row).uid("gate").name("gate: validate, hop limit, prompt version"))
     # the dedupe takes what the gate sends on: tasks for the router, and reviewers' verdicts for the ledger
-    deduped = (gated.filter(lambda r: r[0] in (ROUTE, DECIDED)).key_by(lambda r: r[1], key_type=Types.STRING())
+    deduped = (gated.filter(lambda r: r[0] in (ROUTE, DECIDED)).uid("gate-to-dedupe").name("gate to dedupe")
+               .key_by(lambda r: r[1], key_type=Types.STRING())
                .process(DedupeFunction(Dedupe(bounds), settings.job_dedup_ttl_s), output_type=row)
-               .name("dedupe: one of each message_id"))
+               .uid("dedupe").name("dedupe: one of each message_id"))
     routed = AsyncDataStream.unordered_wait(
-        deduped.filter(lambda r: r[0] == ROUTE), RouteFunction(route, settings),
+        deduped.filter(lambda r: r[0] == ROUTE).uid("dedupe-to-route").name("dedupe to route"),
+        RouteFunction(route, settings),
         Time.seconds(int(settings.llm_timeout_s * settings.router_answer_attempts * settings.llm_max_attempts) + 5),
-        capacity=settings.dispatch_capacity, output_type=row).name("route: LLM router")
-    decided = routed.filter(lambda r: r[0] == DECIDED).union(deduped.filter(lambda r: r[0] == DECIDED))
+        capacity=settings.dispatch_capacity, output_type=row).uid("route").name("route: LLM router")
+    decided = (routed.filter(lambda r: r[0] == DECIDED).uid("route-to-ledger").name("route to ledger")
+               .union(deduped.filter(lambda r: r[0] == DECIDED).uid("dedupe-to-ledger").name("verdicts to ledger")))
     ledgered = (decided.key_by(lambda r: r[1], key_type=Types.STRING())
-                .process(LedgerFunction(Ledger(limits, bounds)), output_type=row).name("ledger: budgets, loops"))
+                .process(LedgerFunction(Ledger(limits, bounds), settings.job_ledger_ttl_s), output_type=row)
+                .uid("ledger").name("ledger: budgets, loops"))
     longest_agent = max((agent.timeout_s + 10) * agent.max_attempts for agent in registry.agents)
     dispatched = AsyncDataStream.unordered_wait(
-        ledgered.filter(lambda r: r[0] == DISPATCH), DispatchFunction(dispatcher),
-        Time.seconds(int(longest_agent)), capacity=settings.dispatch_capacity, output_type=row,
-    ).name("dispatch: POST to agent")
+        ledgered.filter(lambda r: r[0] == DISPATCH).uid("ledger-to-dispatch").name("ledger to dispatch"),
+        DispatchFunction(dispatcher), Time.seconds(int(longest_agent)), capacity=settings.dispatch_capacity,
+        output_type=row,
+    ).uid("dispatch").name("dispatch: POST to agent")
     everything = gated.union(deduped, routed, ledgered, dispatched)
     for topic in _SINK_TOPICS:
         sink = (KafkaSink.builder().set_bootstrap_servers(settings.bootstrap_servers)
                 .set_record_serializer(KafkaRecordSerializationSchema.builder().set_topic(topic)
                                        .set_value_serialization_schema(SimpleStringSchema()).build())
                 .set_delivery_guarantee(DeliveryGuarantee.AT_LEAST_ONCE).build())
-        (everything.filter(lambda r, wanted=topic: r[0] == wanted).map(lambda r: r[2], output_type=Types.STRING())
-         .sink_to(sink).name(f"sink: {topic}"))
+        (everything.filter(lambda r, wanted=topic: r[0] == wanted).uid(f"select-{topic}").name(f"select {topic}")
+         .map(lambda r: r[2], output_type=Types.STRING()).uid(f"value-{topic}").name(f"value of {topic}")
+         .sink_to(sink).uid(f"sink-{topic}").name(f"sink: {topic}"))
 
 
 def job_config(settings: Settings) -> dict[str, str]:
-    """Checkpointing, retention and restart settings; resumes from the newest retained checkpoint."""
+    """State backend, checkpointing, retention and restart settings; resumes from the newest retained checkpoint."""
     config = {
+        # RocksDB (inside flink-dist, native library for linux64 included): state on disk rather than the heap,
+        # and incremental checkpoints that upload only the files changed since the last one
+        "state.backend.type": settings.job_state_backend,
+        "execution.checkpointing.incremental": "true" if settings.job_state_backend == "rocksdb" else "false",
         "execution.checkpointing.dir": checkpoint_dir(settings).as_uri(),
         "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
         "execution.checkpointing.num-retained": "2",
@@ -304,21 +336,103 @@ def job_config(settings: Settings) -> dict[str, str]:
     resume = latest_checkpoint(settings)
     if resume is not None:
         config["execution.state-recovery.path"] = resume.as_uri()
-        config["execution.state-recovery.ignore-unclaimed-state"] = "true"
+        # off: state no operator claims (a uid renamed or removed) fails the resume instead of vanishing
+        config["execution.state-recovery.ignore-unclaimed-state"] = "true" if settings.job_allow_unclaimed_state else "false"
     return config
+
+
+_UNCLAIMED = "Cannot map checkpoint/savepoint state for operator"
+"""What Flink says when a checkpoint holds state for an operator uid the submitted job does not have."""
+
+
+def _unclaimed_state_error(error: BaseException, resume: str) -> UserError | None:
+    """A UserError naming the fix when `error` is Flink refusing to drop a checkpoint's unclaimed state."""
+    text = str(error)
+    if _UNCLAIMED not in text:
+        return None
+    operator = text.split(_UNCLAIMED, 1)[1].split("to the new program", 1)[0].strip(" .")
+    return UserError(f"the checkpoint {resume} holds state for operator {operator or '?'}, which this version of "
+                     "the routing job does not have (an operator uid in orchestrator/job.py was renamed or removed)",
+                     fix="put the uid back; or, if dropping that state is intended, start once with "
+                         "SDR_JOB_ALLOW_UNCLAIMED_STATE=true; or start without any state: delete "
+                         f"{Path(resume.removeprefix('file://')).parent}")
+
+
+def flink_log_env(settings: Settings) -> dict[str, str]:
+    """Environment for the PyFlink driver: Flink's own log under <state_dir>/logs, rotated by size.
+
+    PyFlink's gateway reads these when it launches the JVM; without them Flink logs into the virtual
+    environment (site-packages/pyflink/log/), overwritten at each start, where nobody looks.
+    """
+    logs = settings.logs_dir.resolve()
+    config = (settings.state_dir / "flink" / "log4j.properties").resolve()
+    return {"FLINK_LOG_DIR": str(logs), "LOG4J_PROPERTIES": str(config), "FLINK_IDENT_STRING": "router"}
+
+
+_LOG4J = """# written by sdr_pipeline.orchestrator.job at each start: Flink's log, rotated by size
+monitorInterval = 0
+rootLogger.level = INFO
+rootLogger.appenderRef.main.ref = MainAppender
+appender.main.name = MainAppender
+appender.main.type = RollingFile
+appender.main.append = true
+appender.main.fileName = ${{sys:log.file}}
+appender.main.filePattern = ${{sys:log.file}}.%i
+appender.main.layout.type = PatternLayout
+appender.main.layout.pattern = %d{{yyyy-MM-dd HH:mm:ss,SSS}} %-5p %-60c %x - %m%n
+appender.main.policies.type = Policies
+appender.main.policies.size.type = SizeBasedTriggeringPolicy
+appender.main.policies.size.size = {max_bytes}
+appender.main.strategy.type = DefaultRolloverStrategy
+appender.main.strategy.max = {backups}
+logger.netty.name = org.jboss.netty.channel.DefaultChannelPipeline
+logger.netty.level = OFF
+"""
+
+
+def _write_log_config(settings: Settings) -> Path:
+    path = Path(flink_log_env(settings)["LOG4J_PROPERTIES"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    settings.logs_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(_LOG4J.format(max_bytes=settings.log_max_bytes, backups=settings.log_backups))
+    return path
+
+
+def resolve_start_version(settings: Settings) -> StartVersion:
+    """The prompt version to start with: MLflow's `production` alias if it answers, else the settings'."""
+    prompts = {(p.name, p.version): p for p in list_prompts(settings.router_prompt, prompts_dir=settings.prompts_dir)}
+    return start_version(prompts, settings.router_prompt, settings.router_prompt_version,
+                         tracking_uri=settings.tracking_uri, timeout_s=settings.job_prompt_lookup_timeout_s)
 
 
 def run(settings: Settings) -> None:
     """Submit the job to a local mini-cluster and block until it ends."""
+    _write_log_config(settings)
+    for key, value in flink_log_env(settings).items():
+        os.environ.setdefault(key, value)  # read by PyFlink's gateway, which make_env launches next
     config = job_config(settings)
-    if "execution.state-recovery.path" in config:
-        logger.info("resuming from checkpoint %s", config["execution.state-recovery.path"])
+    resume = config.get("execution.state-recovery.path")
+    if resume:
+        logger.info("resuming from checkpoint %s (%s state backend)", resume, settings.job_state_backend)
+    else:
+        logger.info("starting without a checkpoint (%s state backend, checkpoints in %s)", settings.job_state_backend,
+                    checkpoint_dir(settings))
+    # asked with or without a checkpoint: the start version is not kept in state, and a promotion seen on
+    # router_control (kept in the broadcast state) still wins over it
+    start = resolve_start_version(settings)
+    logger.info("prompt %s %s from %s: %s", settings.router_prompt, start.version, start.source, start.reason)
     env = make_env(settings, checkpointing=True, extra=config)
-    build_job(env, settings)
-    client = env.execute_async("sdr-pipeline router")
-    logger.info("routing job %s submitted (policy %s, prompt %s/%s, agents at %s)", client.get_job_id(),
-                settings.router_policy, settings.router_prompt, settings.router_prompt_version, settings.agents_url)
-    report_status(client, ready_file(settings))
+    build_job(env, settings, prompt_version=start.version)
+    try:
+        client = env.execute_async("sdr-pipeline router")
+        logger.info("routing job %s submitted (policy %s, prompt %s/%s, agents at %s)", client.get_job_id(),
+                    settings.router_policy, settings.router_prompt, start.version, settings.agents_url)
+        report_status(client, ready_file(settings))
+    except Exception as error:  # noqa: BLE001 — the job's entry point: name the fix for a refused resume
+        refused = _unclaimed_state_error(error, resume) if resume else None
+        if refused is not None:
+            raise refused from None
+        raise
 
 
 def report_status(client, ready: Path, *, every_s: float = _STATUS_EVERY_S) -> None:
@@ -374,7 +488,7 @@ def process_spec(settings: Settings) -> ProcessSpec:
     return ProcessSpec(
         name="router", argv=[sys.executable, "-m", "sdr_pipeline.orchestrator.job"],
         host="flink mini-cluster", port=None, port_setting=None, health=lambda: _running(settings),
-        env=settings.to_env(), start_timeout_s=120.0, stop_timeout_s=30.0,
+        env={**settings.to_env(), **flink_log_env(settings)}, start_timeout_s=120.0, stop_timeout_s=30.0,
     )
 
 

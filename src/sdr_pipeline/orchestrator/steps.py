@@ -43,6 +43,7 @@ from sdr_pipeline.contracts.envelope import Envelope, parse_envelope, utc_now
 from sdr_pipeline.contracts.payloads import INBOUND_EMAIL
 from sdr_pipeline.contracts.raw import RecordBounds, check_raw, fit_dead_letter
 from sdr_pipeline.contracts.review import REVIEW_FIELD, ReviewVerdict
+from sdr_pipeline.contracts.signing import request_headers
 from sdr_pipeline.contracts.topics import (
     AGENT_MESSAGES,
     DEAD_LETTERS,
@@ -518,6 +519,8 @@ class Dispatcher:
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 8.0
     bounds: RecordBounds = RecordBounds()
+    secret: str = field(default="", repr=False)
+    """The dispatch secret every agent verifies (SDR_DISPATCH_SECRET or the stack's key); each attempt is signed."""
 
     async def run(self, task_json: str, client: httpx.AsyncClient) -> list[Output]:
         task = None
@@ -558,11 +561,11 @@ class Dispatcher:
                                      figures={"attempts": attempts, "hop": envelope.hop,
                                               "agent_s": round(seconds, 3)}))]
 
-    @staticmethod
-    async def _post(client: httpx.AsyncClient, url: str, envelope: Envelope, agent: str, timeout_s: float) -> None:
+    async def _post(self, client: httpx.AsyncClient, url: str, envelope: Envelope, agent: str, timeout_s: float) -> None:
+        body = envelope.to_json().encode()
+        headers = {"content-type": "application/json", **request_headers(body, self.secret, url=url)}
         try:
-            response = await client.post(url, content=envelope.to_json(), timeout=timeout_s,
-                                         headers={"content-type": "application/json"})
+            response = await client.post(url, content=body, timeout=timeout_s, headers=headers)
         except httpx.TimeoutException:
             raise AgentCallError(agent, f"no answer within {timeout_s:g} s", timeout_s=timeout_s,
                                  message_id=envelope.message_id) from None

@@ -25,6 +25,7 @@ from sdr_pipeline.router.prompt import (
     load_prompt,
     render_message_data,
 )
+from sdr_pipeline.router.promoted import PRODUCTION_ALIAS, StartVersion, promoted_version, start_version
 
 __all__ = [
     "DATA_BLOCK_END",
@@ -33,11 +34,13 @@ __all__ = [
     "DEFAULT_ANSWER_ATTEMPTS",
     "KNOWN_VARIABLES",
     "POLICIES",
+    "PRODUCTION_ALIAS",
     "Cascade",
     "ExamplePool",
     "LabelledMessage",
     "RouteClassifier",
     "RouterPrompt",
+    "StartVersion",
     "adecide",
     "answer_schema",
     "decide",
@@ -46,5 +49,7 @@ __all__ = [
     "load_pool",
     "load_prompt",
     "message_text",
+    "promoted_version",
     "render_message_data",
+    "start_version",
 ]

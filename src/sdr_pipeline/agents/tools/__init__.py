@@ -13,7 +13,7 @@ from sdr_pipeline.agents.tools.lookups import (
     domain_of,
     enrichment_lookup,
 )
-from sdr_pipeline.agents.tools.website import WebPage, WebsiteFetcher, check_address, system_resolver
+from sdr_pipeline.agents.tools.website import WebPage, WebsiteFetcher, check_address, check_host, system_resolver
 from sdr_pipeline.settings import Settings
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "WebPage",
     "WebsiteFetcher",
     "check_address",
+    "check_host",
     "crm_lookup",
     "domain_of",
     "enrichment_lookup",

@@ -1,10 +1,12 @@
 """Fetch a lead's public website without becoming a proxy into our own network (SSRF).
 
-Every hop (the first URL and each redirect) is checked the same way: http(s) only, the host
-name resolved once, every address it resolves to must be globally routable (no private,
-loopback, link-local, shared, reserved or cloud metadata address), and the connection goes
-to the address we checked (pinned, with the original Host header and TLS server name), so
-DNS cannot change its answer between check and connect. Time and size are bounded.
+Every hop (the first URL and each redirect) is checked the same way: http(s) only, a port in
+1-65535, a host name made of valid DNS labels, the name resolved once, every address it
+resolves to globally routable (no private, loopback, link-local, site-local, shared, reserved
+or cloud metadata address, and no 6to4 or Teredo tunnel address that could carry us to one),
+and the connection goes to the address we checked (pinned, with the original Host header and
+TLS server name), so DNS cannot change its answer between check and connect. Time and size
+are bounded. Every refusal is a UserError with its reason, never a crash.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import httpx
 
 from sdr_pipeline.exceptions import UserError
 
-__all__ = ["Resolver", "WebPage", "WebsiteFetcher", "check_address", "system_resolver"]
+__all__ = ["Resolver", "WebPage", "WebsiteFetcher", "check_address", "check_host", "system_resolver"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +37,13 @@ _METADATA_ADDRESSES = frozenset(
     for address in ("169.254.169.254", "169.254.170.2", "168.63.129.16", "100.100.100.200", "fd00:ec2::254")
 )
 """Cloud metadata and platform endpoints, refused even where they look public."""
+
+_SIX_TO_FOUR = ipaddress.ip_network("2002::/16")
+"""6to4 (RFC 3056, deprecated by RFC 7526): the IPv4 address it embeds is reached through a relay."""
+_SITE_LOCAL = ipaddress.ip_network("fec0::/10")
+"""IPv6 site-local (deprecated by RFC 3879, still routed inside some networks): Python calls it global."""
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+"""One DNS label once IDNA-encoded: letters, digits and inner hyphens, 1-63 characters."""
 
 _READABLE_TYPES = ("text/html", "text/plain", "application/xhtml+xml")
 _USER_AGENT = "sdr-pipeline-research/0.1 (+lead research; respects size and time limits)"
@@ -50,14 +59,43 @@ async def system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
+def check_host(host: str) -> str | None:
+    """None if `host` is an IP literal or a well-formed DNS name (at most 253 characters, labels of 1-63
+    letters, digits and inner hyphens once IDNA-encoded), else why not."""
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        pass
+    else:
+        return None
+    name = host.rstrip(".")
+    try:
+        encoded = name.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return f"'{host[:80]}' is not a valid host name (an empty, over-long or unencodable label)"
+    if not encoded or len(encoded) > 253:
+        return f"'{host[:80]}' is not a valid host name (empty, or over 253 characters)"
+    bad = next((label for label in encoded.split(".") if not _LABEL.match(label)), None)
+    if bad is not None:
+        return f"'{host[:80]}' is not a valid host name (label '{bad[:63]}' is not letters, digits and inner hyphens)"
+    return None
+
+
 def check_address(address: str) -> str | None:
     """None if `address` is a public unicast address we may connect to, else why not."""
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return f"'{address}' is not an IP address"
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _SIX_TO_FOUR:
+            return f"{ip} is a 6to4 address (it tunnels to {ip.sixtofour}), refused"
+        if ip in _SITE_LOCAL:
+            return f"{ip} is a site-local address"
+        if ip.teredo is not None:
+            return f"{ip} is a Teredo tunnel address, refused"
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
     if ip in _METADATA_ADDRESSES:
         return f"{ip} is a cloud metadata address"
     for flag in ("is_loopback", "is_link_local", "is_private", "is_multicast", "is_reserved", "is_unspecified"):
@@ -146,7 +184,11 @@ class WebsiteFetcher:
                         location = response.headers.get("location", "")
                         if not location:
                             raise UserError(f"{current} redirects without a Location header")
-                        current = urljoin(current, location)
+                        try:
+                            current = urljoin(current, location)
+                        except ValueError as error:
+                            raise UserError(f"{current[:200]} redirects to an unreadable Location "
+                                            f"{location[:200]!r} ({error})") from None
                         logger.debug("redirect to %s", current)
                         continue
                     return await self._read(url, current, response)
@@ -156,29 +198,42 @@ class WebsiteFetcher:
 
     async def _pinned_request(self, client: httpx.AsyncClient, url: str) -> httpx.Request:
         """A request to the checked address of `url`'s host, keeping the host name for Host and TLS."""
-        parts = urlsplit(url)
+        shown = url[:200]
+        try:
+            parts = urlsplit(url)
+            hostname, explicit_port = parts.hostname, parts.port
+        except ValueError as error:  # a port out of 0-65535 or not a number, a broken IPv6 literal
+            raise UserError(f"refused {shown}: {error}") from None
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https"):
-            raise UserError(f"refused {url}: only http and https URLs are fetched, not '{scheme or 'none'}'")
-        host = parts.hostname
+            raise UserError(f"refused {shown}: only http and https URLs are fetched, not '{scheme or 'none'}'")
+        host = hostname
         if not host:
-            raise UserError(f"refused {url}: no host name")
+            raise UserError(f"refused {shown}: no host name")
         if parts.username or parts.password:
-            raise UserError(f"refused {url}: credentials in the URL")
-        port = parts.port or (443 if scheme == "https" else 80)
-        addresses = await self._resolver(host, port)
+            raise UserError(f"refused {shown}: credentials in the URL")
+        if explicit_port == 0:
+            raise UserError(f"refused {shown}: port 0 is not a port one can connect to")
+        problem = check_host(host)
+        if problem:
+            raise UserError(f"refused {shown}: {problem}")
+        port = explicit_port or (443 if scheme == "https" else 80)
+        try:
+            addresses = await self._resolver(host, port)
+        except UnicodeError as error:
+            raise UserError(f"refused {shown}: {host[:80]} cannot be looked up ({error})") from None
         if not addresses:
-            raise UserError(f"refused {url}: {host} resolves to no address")
+            raise UserError(f"refused {shown}: {host} resolves to no address")
         for address in addresses:
             problem = check_address(address)
             if problem:
-                raise UserError(f"refused {url}: {host} resolves to {problem}")
+                raise UserError(f"refused {shown}: {host} resolves to {problem}")
         pinned = addresses[0]
         netloc = f"[{pinned}]:{port}" if ":" in pinned else f"{pinned}:{port}"
         target = urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
         host_header = f"[{host}]" if ":" in host else host
-        if parts.port is not None:
-            host_header = f"{host_header}:{parts.port}"
+        if explicit_port is not None:
+            host_header = f"{host_header}:{explicit_port}"
         return client.build_request(
             "GET", target,
             headers={"Host": host_header, "User-Agent": _USER_AGENT, "Accept": "text/html,text/plain;q=0.9"},
