@@ -112,7 +112,9 @@ def main() -> None:
     _report(result)
     if args.paired:
         version, policy = args.paired.split(":", 1)
-        sample = examples[: args.paired_limit]
+        # the messages the main configuration asked its model about: the latency target is per model decision
+        asked = {p.example_id for p in result.predictions if p.llm_calls and p.measured}
+        sample = [example for example in examples if example.id in asked][: args.paired_limit]
         other = _run(sample, version=version, policy=policy, **common)
         _report(other)
         _paired_latency(result, other, seed=args.seed)

@@ -12,13 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from sdr_pipeline.agents.opt_outs import OptOut, opt_out_in_reply
 from sdr_pipeline.agents.outbox import (
-    OptOut,
     Outbox,
     OutgoingEmail,
     RetryPolicy,
     _permanent_refusals,
-    opt_out_in_reply,
 )
 from sdr_pipeline.contracts import utc_now
 from sdr_pipeline.exceptions import InfraError

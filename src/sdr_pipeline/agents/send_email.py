@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from sdr_pipeline.agents.app import output_message_id
-from sdr_pipeline.agents.outbox import Outbox, OutboxRow, OutgoingEmail, RetryPolicy, SmtpSender, opt_out_in_reply
+from sdr_pipeline.agents.opt_outs import opt_out_in_reply
+from sdr_pipeline.agents.outbox import Outbox, OutboxRow, OutgoingEmail, RetryPolicy, SmtpSender
 from sdr_pipeline.agents.recipients import IntakeDirectory
 from sdr_pipeline.agents.runtime import AgentDeps, AgentWork
 from sdr_pipeline.contracts import (
