@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Literal
 
 from sdr_pipeline.evals.tracking import mlflow_client
 from sdr_pipeline.exceptions import UserError
+from sdr_pipeline.router.promoted import FILE_VERSION_TAG, HASH_TAG, PRODUCTION_ALIAS
 
 if TYPE_CHECKING:
     from mlflow.entities.model_registry import PromptVersion
@@ -27,9 +28,6 @@ __all__ = ["PRODUCTION_ALIAS", "PromptRegistry", "RegisteredVersion", "SyncOutco
 
 logger = logging.getLogger(__name__)
 
-PRODUCTION_ALIAS = "production"
-FILE_VERSION_TAG = "file_version"
-HASH_TAG = "template_hash"
 POOL_TAG = "example_pool_sha256"
 """Tag of a version that shows retrieved examples: the pool they come from."""
 

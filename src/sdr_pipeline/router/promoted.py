@@ -18,14 +18,14 @@ import httpx
 
 from sdr_pipeline.router.prompt import RouterPrompt
 
-__all__ = ["PRODUCTION_ALIAS", "StartVersion", "promoted_version", "start_version"]
+__all__ = ["FILE_VERSION_TAG", "HASH_TAG", "PRODUCTION_ALIAS", "StartVersion", "promoted_version", "start_version"]
 
 logger = logging.getLogger(__name__)
 
 PRODUCTION_ALIAS = "production"
-"""The alias `sdr-pipeline prompts promote` moves (the same name as evals.prompt_registry's)."""
-_FILE_VERSION_TAG = "file_version"
-_HASH_TAG = "template_hash"
+"""The alias `sdr-pipeline prompts promote` moves; the lab's prompt registry uses these names too."""
+FILE_VERSION_TAG = "file_version"
+HASH_TAG = "template_hash"
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,8 @@ def promoted_version(tracking_uri: str, name: str, *, timeout_s: float,
         return None
     response.raise_for_status()
     tags = {tag.get("key"): tag.get("value") for tag in response.json().get("model_version", {}).get("tags", [])}
-    file_version = tags.get(_FILE_VERSION_TAG)
-    return (file_version, tags.get(_HASH_TAG) or "") if file_version else None
+    file_version = tags.get(FILE_VERSION_TAG)
+    return (file_version, tags.get(HASH_TAG) or "") if file_version else None
 
 
 def start_version(prompts: Mapping[tuple[str, str], RouterPrompt], name: str, fallback: str, *, tracking_uri: str,
