@@ -60,6 +60,8 @@ def _register_groups() -> None:
     app.add_typer(prompts.app, name="prompts", help="Mirror prompts into the MLflow Prompt Registry; gate and promote.")
     from sdr_pipeline.cli import review
     app.add_typer(review.app, name="review", help="Decisions too unsure to act on: list them, resolve them.")
+    from sdr_pipeline.cli import drill
+    app.command(name="drill")(drill.drill)
 
 
 _register_groups()

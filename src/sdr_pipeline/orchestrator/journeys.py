@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sdr_pipeline.contracts.topics import AGENT_MESSAGES, DEAD_LETTERS, ROUTING_DECISIONS, WORKFLOW_EVENTS
 from sdr_pipeline.infra.bus import Record
 
-__all__ = ["JOURNEY_TOPICS", "Step", "is_finished", "journeys", "summary"]
+__all__ = ["JOURNEY_TOPICS", "TERMINAL_KINDS", "Step", "is_finished", "journeys", "summary"]
 
 JOURNEY_TOPICS = (AGENT_MESSAGES, ROUTING_DECISIONS, WORKFLOW_EVENTS, DEAD_LETTERS)
 """The topics a journey is read from."""
@@ -27,7 +27,7 @@ class Step:
     """ISO time the record was made."""
     lead_id: str
     kind: str
-    """message | decision | dispatched | ended | limit | dead_letter"""
+    """message | decision | dispatched | duplicate | reopened | review | ended | limit | dead_letter"""
     hop: int | None
     agent: str | None
     """Producer of a message, chosen agent of a decision, agent of a dispatch or dead letter."""
@@ -43,14 +43,17 @@ class Step:
 def _context_gist(context: object, width: int = 90) -> str:
     if context is None:
         return "raw lead"
-    text = context if isinstance(context, str) else ", ".join(f"{k}={str(v)[:40]}" for k, v in context.items())
+    if isinstance(context, dict):
+        text = ", ".join(f"{k}={str(v)[:40]}" for k, v in context.items())
+    else:
+        text = context if isinstance(context, str) else repr(context)
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _step(record: Record) -> Step | None:
     try:
-        data = json.loads(record.value)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        data = json.loads(record.value) if record.value is not None else None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         data = None
     if not isinstance(data, dict):
         return None
@@ -80,19 +83,47 @@ def journeys(records: Iterable[Record]) -> dict[str, list[Step]]:
     """Steps per lead, in time order."""
     by_lead: dict[str, list[Step]] = defaultdict(list)
     for record in records:
-        step = _step(record)
+        try:
+            step = _step(record)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            step = None  # a malformed record (the job dead-letters it) is no step of any journey
         if step is not None:
             by_lead[step.lead_id].append(step)
     return {lead: sorted(steps, key=lambda s: s.at) for lead, steps in by_lead.items()}
 
 
+TERMINAL_KINDS = ("ended", "limit", "dead_letter")
+"""Steps after which a workflow waits for nothing more (until a new message opens it again)."""
+
+
+def _copies(steps: list[Step]) -> set[int]:
+    """Indexes of message steps that are copies of work already taken: the job dropped them (a `duplicate`
+    event names their message_id) or their message_id appeared before (a redelivery not yet judged)."""
+    dropped = {s.message_id for s in steps if s.kind == "duplicate" and s.message_id}
+    seen: set[str] = set()
+    copies = set()
+    for index, step in enumerate(steps):
+        if step.kind != "message" or step.message_id is None:
+            continue
+        if step.message_id in seen or step.message_id in dropped:
+            copies.add(index)
+        seen.add(step.message_id)
+    return copies
+
+
 def is_finished(steps: list[Step]) -> bool:
-    """A workflow is over once it ended, hit a limit, or its last message was dead-lettered."""
+    """A workflow is over once it ended, hit a limit, or its last message was dead-lettered.
+
+    Only new work reopens it: a copy of a message (redelivered, resubmitted, or dropped by the job as a
+    `duplicate`) arriving after the end is not waited for, while a `reopened` event (a reply lifting a
+    limit's stop) or a new message is."""
     if not steps:
         return False
-    last_terminal = max((i for i, s in enumerate(steps) if s.kind in ("ended", "limit", "dead_letter")), default=-1)
-    last_message = max((i for i, s in enumerate(steps) if s.kind == "message"), default=-1)
-    return last_terminal > last_message
+    copies = _copies(steps)
+    last_terminal = max((i for i, s in enumerate(steps) if s.kind in TERMINAL_KINDS), default=-1)
+    last_work = max((i for i, s in enumerate(steps)
+                     if (s.kind == "message" and i not in copies) or s.kind == "reopened"), default=-1)
+    return last_terminal > last_work
 
 
 def summary(steps: list[Step]) -> str:
