@@ -74,7 +74,7 @@ def test_poison_pills_are_dead_lettered_and_the_job_keeps_routing(kafka, tmp_pat
         bus.close()
     refused = {letter["raw_value"][:40]: letter["reason"] for letter in letters if letter["stage"] == "validation"}
     assert len(refused) == 3, (letters, events)
-    assert "tombstone (null value) on agent_messages" in refused[""]
+    assert "tombstone (null value) at agent_messages" in refused[""]
     assert "nested deeper than 32 levels" in refused[deep[:40]]
     assert "over the limit" in refused[huge[:40]]
     assert all(len(json.dumps(letter)) < 600_000 for letter in letters)
