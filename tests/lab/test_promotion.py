@@ -108,14 +108,17 @@ def test_the_second_floor_evaluates_the_candidate_on_its_own_dataset(lab: tuple[
     from sdr_pipeline.evals.gate import SecondFloor
 
     settings, name = lab
-    truth = [example.expected_agent for example in load_dataset(tiny_dataset, split="test")]
-    clear = tmp_path / "clear.jsonl"
-    write_dataset(load_dataset(tiny_dataset, split="test")[:6], clear)
+    # files of their own (new sha256), so no evaluation run of another test in this MLflow is reused
+    examples = load_dataset(tiny_dataset, split="test")[::-1]
+    field, clear = tmp_path / "field.jsonl", tmp_path / "clear.jsonl"
+    write_dataset(examples, field)
+    write_dataset(examples[:6], clear)
+    truth = [example.expected_agent for example in examples]
     gate = GATE.model_copy(update={"second_floor": SecondFloor(dataset=clear, min_accuracy=0.9)})
     # candidate right on the field examples, production `none` throughout; on the second dataset the candidate
-    # answers `none` too: none of its 6 right, under the floor, so a candidate better on the field set is refused
+    # answers `none` throughout: two of its 6 right, under the floor, so a candidate better on the field set is refused
     llm = ScriptedLLM(_answers(truth) + _answers(["none"] * len(truth)) + _answers(["none"] * 6))
-    outcome = promote(PromotionRequest(prompt=name, version="v3", dataset=tiny_dataset), settings, gate=gate, llm=llm)
+    outcome = promote(PromotionRequest(prompt=name, version="v3", dataset=field), settings, gate=gate, llm=llm)
     assert llm.remaining == 0
     assert outcome.second_floor is not None and outcome.second_floor.result.metrics.n == 6
     assert [check.name for check in outcome.verdict.failed] == ["second_floor"] and not outcome.promoted
