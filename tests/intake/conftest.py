@@ -1,4 +1,5 @@
-"""Fixtures for intake tests that need a real HTTP server (browser, Kafka end to end)."""
+"""Fixtures for intake tests: an in-memory bus and a lead store for the app, a real HTTP server for the
+browser and Kafka end to end."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from sdr_pipeline.infra.bus import InMemoryBus
 from sdr_pipeline.infra.process import port_open
+from sdr_pipeline.intake import LeadStore
 from tests.conftest import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -66,3 +69,15 @@ def browser() -> Iterator[object]:
 def anyio_backend() -> str:
     """The app uses asyncio (to_thread, timeout); trio is installed (by selenium) but not a target."""
     return "asyncio"
+
+
+@pytest.fixture
+def bus() -> InMemoryBus:
+    return InMemoryBus()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[LeadStore]:
+    leads = LeadStore(tmp_path / "leads.sqlite")
+    yield leads
+    leads.close()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -24,18 +23,6 @@ pytestmark = pytest.mark.anyio
 
 LEAD = {"name": "Jo Weber", "email": "jo@northwind-logistics.example", "company_name": "Northwind Logistics"}
 OTHER = {"name": "Ana Lima", "email": "ana@lumen-retail.example", "company_name": "Lumen Retail"}
-
-
-@pytest.fixture
-def bus() -> InMemoryBus:
-    return InMemoryBus()
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[LeadStore]:
-    leads = LeadStore(tmp_path / "leads.sqlite")
-    yield leads
-    leads.close()
 
 
 def client_for(tmp_path: Path, publisher, store: LeadStore, **settings) -> httpx.AsyncClient:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -28,18 +27,6 @@ pytestmark = pytest.mark.anyio
 LEAD = {"name": "Jo Weber", "email": "jo@northwind-logistics.example", "company_name": "Northwind Logistics",
         "company_website": "northwind-logistics.example", "job_title": "Head of Sales Ops",
         "project_description": "We lose inbound leads."}
-
-
-@pytest.fixture
-def bus() -> InMemoryBus:
-    return InMemoryBus()
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[LeadStore]:
-    leads = LeadStore(tmp_path / "leads.sqlite")
-    yield leads
-    leads.close()
 
 
 @pytest.fixture

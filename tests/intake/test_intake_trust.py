@@ -5,7 +5,6 @@ internal door answers signed callers only."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -27,18 +26,6 @@ BASE = "http://intake.test"
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(_env_file=None, state_dir=tmp_path / "state")
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[LeadStore]:
-    leads = LeadStore(tmp_path / "leads.sqlite")
-    yield leads
-    leads.close()
-
-
-@pytest.fixture
-def bus() -> InMemoryBus:
-    return InMemoryBus()
 
 
 def client_for(settings: Settings, bus: InMemoryBus, store: LeadStore, **limits: str) -> httpx.AsyncClient:
