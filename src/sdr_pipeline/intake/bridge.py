@@ -124,8 +124,9 @@ def forward(records: Iterable[Record], publisher: Publisher, settings: Settings,
             leads: LeadStore | None = None) -> BridgeCount:
     """Forward each record to agent_messages as hop 0, or to dead_letters with the reason (once, no retries)."""
     forwarded = dead = 0
+    bounds = RecordBounds.from_settings(settings)
     for record in records:
-        outcome = _deliver(record, publisher.publish, leads=leads, bounds=RecordBounds.from_settings(settings))
+        outcome = _deliver(record, publisher.publish, leads=leads, bounds=bounds)
         forwarded += outcome == "forwarded"
         dead += outcome == "dead_lettered"
     return BridgeCount(forwarded, dead)
@@ -258,6 +259,7 @@ class Bridge:
         self._connect = connect
         self._publisher = publisher
         self._settings = settings
+        self._bounds = RecordBounds.from_settings(settings)
         self._leads = leads
         self.monitor = monitor or BridgeMonitor(stale_after_s=settings.intake_bridge_stale_s)
 
@@ -309,7 +311,7 @@ class Bridge:
                     if stop.is_set():
                         return  # not committed: read again by the next run
                     outcome = _deliver(record, lambda topic, message: self._publish(topic, message, stop),
-                                       leads=self._leads, bounds=RecordBounds.from_settings(self._settings))
+                                       leads=self._leads, bounds=self._bounds)
                     consumer.commit(record)
                     self.monitor.delivered(outcome)
                 if time.monotonic() >= next_lag:
