@@ -180,6 +180,14 @@ class Settings(BaseSettings):
     """In-flight agent calls of the async dispatch operator."""
     dispatch_timeout_s: float = 120.0
     """Timeout of one agent call, unless the registry sets its own."""
+    redelivery_attempts: int = Field(default=6, ge=0)
+    """Times a task that failed for a passing reason (an agent down or overloaded, the model unreachable) is
+    set aside on `redeliveries` and tried again before it becomes a dead letter; 0 dead-letters at once."""
+    redelivery_initial_s: float = Field(default=30.0, gt=0)
+    """Wait before the first redelivery; each next one waits twice as long, up to redelivery_max_s."""
+    redelivery_max_s: float = Field(default=900.0, gt=0)
+    """Longest wait between two redeliveries: with the defaults a task is tried for about half an hour
+    (30 s, 1, 2, 4, 8 and 15 min) before it is dead-lettered, so an outage of minutes loses no lead."""
 
     # --- what every reader of a topic agrees to parse (intake bridge, routing job) -------
     record_max_bytes: int = Field(default=262_144, gt=0)
@@ -215,6 +223,9 @@ class Settings(BaseSettings):
     """Wait before an e-mail whose send failed is tried again; doubles with each further failure."""
     outbox_retry_max_s: float = Field(default=3600.0, gt=0)
     """Longest wait between two attempts at one e-mail."""
+    outbox_claim_timeout_s: float = Field(default=600.0, gt=0)
+    """An e-mail claimed for sending but not marked sent this long after (the process died mid-send) is sent
+    again: the one at-least-once window SMTP leaves open; keep it well above smtp_timeout_s."""
     outbox_stale_after_s: float = Field(default=120.0, gt=0)
     """Agents /health answers 503 once the scheduler (or the opt-out watcher) has shown no heartbeat for this
     long beyond its own poll interval (outbox_poll_s for the scheduler)."""

@@ -91,6 +91,24 @@ async def test_idempotency_survives_a_restart(make_client, bus) -> None:
     assert len(published(bus)) == 1
 
 
+async def test_a_message_one_agent_took_is_refused_by_another(make_client, bus) -> None:
+    llm = ScriptedLLM([PROFILE_ANSWER])
+    async with make_client(llm) as client:
+        first = await post(client, "/agents/lead_ingestion", envelope("web_form"))
+        # the same message id routed again elsewhere (a replay the router now decides differently)
+        other = await post(client, "/agents/lead_scoring", envelope("lead_ingestion", PROFILE, hop=1))
+    assert first.status_code == 200
+    assert other.status_code == 409 and "already taken by lead_ingestion" in other.json()["detail"]
+    assert len(published(bus)) == 1 and len(llm.calls) == 1
+
+
+async def test_a_refused_message_leaves_no_claim_behind(make_client, bus) -> None:
+    async with make_client(ScriptedLLM([PROFILE_ANSWER])) as client:
+        wrong = await post(client, "/agents/lead_scoring", envelope("web_form"))  # not its input: 422
+        right = await post(client, "/agents/lead_ingestion", envelope("web_form"))
+    assert wrong.status_code == 422 and right.status_code == 200
+
+
 async def test_wrong_input_is_422_with_reason_and_no_work(make_client, bus) -> None:
     llm = ScriptedLLM([])
     async with make_client(llm) as client:

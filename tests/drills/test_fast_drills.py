@@ -54,3 +54,19 @@ def test_hostile_inputs_get_a_4xx_or_a_dead_letter_at_every_door(drill_stack: Dr
     assert set(report.doors) == {"agent_messages", "incoming_leads", "intake JSON", "form", "inbound webhook",
                                  "agent calls"}
     assert report.ended == 1
+
+
+def test_agents_away_for_a_while_delay_the_leads_but_lose_none(drill_stack: DrillStack) -> None:
+    report = _run(drill_stack, "agents-down")
+    assert (report.leads_in, report.ended) == (4, 4)
+    assert not report.dead_letters, report.dead_letters
+    assert report.emails_in_mailbox == report.emails_reported_sent == 4
+    assert "set aside" in report.notes[-1] and not report.notes[-1].startswith("0 ")
+
+
+def test_agents_gone_past_the_schedule_leave_dead_letters_that_a_replay_finishes(drill_stack: DrillStack) -> None:
+    report = _run(drill_stack, "agents-gone")
+    assert (report.leads_in, report.ended) == (4, 4)
+    assert report.dead_letters.get("dispatch"), "the outage left dispatch dead letters to replay"
+    assert report.emails_in_mailbox == report.emails_reported_sent == 4
+    assert report.duplicate_dispatches == report.forks == report.duplicate_mail_ids == 0

@@ -70,16 +70,18 @@ def test_flinks_own_log_goes_under_the_state_folder_and_rotates(settings):
     assert "${sys:log.file}" in text, "the gateway names the file; the template keeps its placeholder"
 
 
-_SINKS = ("dead_letters", "needs_review", "routing_decisions", "workflow_events")
+_SINKS = ("dead_letters", "needs_review", "redeliveries", "routing_decisions", "workflow_events")
 PINNED_UIDS = {
-    "source-agent-messages", "source-router-control", "gate", "gate-to-dedupe", "dedupe", "dedupe-to-route",
-    "route-to-ledger", "dedupe-to-ledger", "ledger", "ledger-to-dispatch",
+    "source-agent-messages", "source-router-control", "source-redeliveries", "gate", "gate-to-dedupe", "dedupe",
+    "dedupe-to-route", "held-to-route", "route", "route-to-ledger", "dedupe-to-ledger", "ledger",
+    "ledger-to-dispatch", "held-to-dispatch", "dispatch", "redelivery-take", "take-to-hold", "redelivery-hold",
     *(f"select-{topic}" for topic in _SINKS), *(f"sink-{topic}" for topic in _SINKS),
     *(f"Sink Committer: sink-{topic}" for topic in _SINKS),
 }
 """The uids the job graph carries, after PyFlink chains Python operators into one under the first one's uid
-(the router and the dispatcher run inside `dedupe-to-route` and `ledger-to-dispatch`, so their in-flight
-records are kept under those). A checkpoint's state is found by these: changing one, or the chaining,
+(the router and the dispatcher each take two inputs, fresh tasks and redeliveries, so they are operators of
+their own and keep their in-flight records under `route` and `dispatch`). A checkpoint's state is found by
+these: changing one, or the chaining,
 makes a resume fail until it is put back or SDR_JOB_ALLOW_UNCLAIMED_STATE drops that state on purpose."""
 
 

@@ -160,9 +160,9 @@ def test_ledger_state_survives_a_json_round_trip():
 DISPATCH_SECRET = "dispatch-secret-for-tests"
 
 
-def _dispatch(task_json: str, handler) -> list:
+def _dispatch(task_json: str, handler, *, redelivery: steps.RedeliveryPolicy = steps.RedeliveryPolicy()) -> list:
     dispatcher = Dispatcher(REGISTRY, "http://agents.test", backoff_initial_s=0.01, backoff_max_s=0.02,
-                            secret=DISPATCH_SECRET)
+                            secret=DISPATCH_SECRET, redelivery=redelivery)
 
     async def go():
         async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
@@ -192,18 +192,19 @@ def test_dispatcher_retries_5xx_then_delivers_once():
     assert event["figures"]["agent_s"] >= 0.02, "the two backoffs (at least 0.01 s each) count in the answer time"
 
 
-def test_dispatcher_dead_letters_after_max_attempts():
+def test_dispatcher_dead_letters_after_max_attempts_when_no_redelivery_is_left():
     calls = []
 
     def handler(request):
         calls.append(request)
         return httpx.Response(503, text="agent down")
 
-    [output] = _dispatch(_decided("lead_ingestion"), handler)
+    [output] = _dispatch(_decided("lead_ingestion"), handler, redelivery=steps.RedeliveryPolicy(attempts=0))
     assert len(calls) == REGISTRY.get("lead_ingestion").max_attempts
     letter = json.loads(output.value)
     assert output.topic == DEAD_LETTERS and letter["stage"] == "dispatch" and letter["agent"] == "lead_ingestion"
     assert "503" in letter["reason"] and f"{len(calls)} attempt" in letter["reason"]
+    assert letter["decision"]["agent"] == "lead_ingestion", "a replay needs the decision, not a new one"
 
 
 def test_dispatcher_does_not_retry_a_rejected_input():

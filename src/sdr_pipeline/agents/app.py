@@ -5,6 +5,7 @@ Every call goes the same way:
 
     Host allowed? (400)  -> signed by the routing job? (401, `SDR_DISPATCH_SECRET`)
     -> read body (JSON, size-limited) -> replay? return the stored answer
+    -> taken by another agent? (409) -> claim it
     -> validate against the input contract (422 with the reason)
     -> handle() -> validate against the output contract
     -> publish the output envelope to agent_messages (hop + 1, produced_by = agent)
@@ -135,14 +136,22 @@ class _AgentRoute:
             lead_id = data.get("lead_id") if isinstance(data.get("lead_id"), str) else None
             if not message_id:
                 raise BadRequest(422, "envelope at 'message_id': a message id is required (it is the idempotency key)")
-            async with self.store.exclusive(agent, message_id):
+            async with self.store.exclusive(message_id):
                 stored = self.store.get(agent, message_id)
                 if stored is not None:
                     logger.info("agent=%s message_id=%s lead_id=%s replay: returning the stored answer",
                                 agent, message_id, lead_id)
                     answer = AgentResponse.model_validate_json(stored).model_copy(update={"replayed": True})
                     return JSONResponse(answer.model_dump(mode="json"))
-                answer = await self._work(data)
+                holder = self.store.claim(agent, message_id)
+                if holder != agent:
+                    raise BadRequest(409, f"message {message_id} was already taken by {holder}; one message goes to "
+                                          "one agent (a replay keeps its first decision)")
+                try:
+                    answer = await self._work(data)
+                except BaseException:
+                    self.store.release(agent, message_id)
+                    raise
                 self.store.put(agent, message_id, answer.model_dump_json())
             return JSONResponse(answer.model_dump(mode="json"))
         except BadRequest as problem:

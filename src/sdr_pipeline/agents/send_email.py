@@ -77,7 +77,7 @@ def default_outbox(settings: Settings) -> Outbox:
     """The outbox under the state directory, sending through the configured SMTP server."""
     return Outbox(settings.state_dir / "agents" / "outbox.sqlite", SmtpSender(settings),
                   sender_address=settings.email_from, retry=RetryPolicy.from_settings(settings),
-                  unsubscribe_to=settings.email_unsubscribe_to, unsubscribe_url=settings.email_unsubscribe_url)
+                  stale_claim_s=settings.outbox_claim_timeout_s, unsubscribe_to=settings.email_unsubscribe_to, unsubscribe_url=settings.email_unsubscribe_url)
 
 
 def opt_out_consumer(settings: Settings, *, group: str = OPT_OUT_GROUP) -> GroupConsumer:

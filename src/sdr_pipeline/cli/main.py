@@ -17,6 +17,7 @@ app = typer.Typer(
     help="Event-driven multi-agent SDR pipeline on Kafka and Flink, with a routing evaluation lab.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # docstrings reflow to the terminal's width; `code` stays readable
 )
 err_console = Console(stderr=True)
 
@@ -43,8 +44,9 @@ def _register_groups() -> None:
     app.add_typer(infra.app, name="infra", help="Start, stop and inspect the local Kafka, Flink, MLflow stack.")
     app.command(name="smoke")(demo.smoke)
     app.command(name="demo")(demo.demo)
-    from sdr_pipeline.cli import orchestrator
+    from sdr_pipeline.cli import deadletters, orchestrator
     app.add_typer(orchestrator.app, name="orchestrator", help="The Flink routing job.")
+    app.add_typer(deadletters.app, name="deadletters")
     app.command(name="trace")(orchestrator.trace)
     app.command(name="export-sql")(orchestrator.export_sql)
     from sdr_pipeline.cli import llm

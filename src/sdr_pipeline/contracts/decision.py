@@ -9,14 +9,13 @@ announces the prompt version the running job must switch to.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from sdr_pipeline.contracts.envelope import utc_now
-from sdr_pipeline.exceptions import ContractError
+from sdr_pipeline.contracts.parsing import parse_json_model
 
 __all__ = [
     "NONE_DECISION",
@@ -137,6 +136,8 @@ class DeadLetter(BaseModel):
     """The agent involved (dispatch failures)."""
     raw_output: str | None = None
     """The model's raw answer, for routing failures."""
+    decision: RoutingDecision | None = None
+    """The routing decision, for dispatch failures: a replay delivers to the same agent without asking again."""
     failed_at: datetime = Field(default_factory=utc_now)
     """When the message was given up (UTC)."""
 
@@ -177,14 +178,4 @@ class ControlMessage(BaseModel):
 
 def parse_control_message(raw: bytes | str | dict[str, Any]) -> ControlMessage:
     """Validate one control message, turning any failure into a ContractError naming the field."""
-    try:
-        data = json.loads(raw) if isinstance(raw, (bytes, str)) else raw
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ContractError("router_control", f"not valid JSON ({error})") from None
-    if not isinstance(data, dict):
-        raise ContractError("router_control", f"expected a JSON object, got {type(data).__name__}")
-    try:
-        return ControlMessage.model_validate(data)
-    except ValidationError as error:
-        first = error.errors()[0]
-        raise ContractError("router_control", first["msg"], field=".".join(str(p) for p in first["loc"])) from None
+    return parse_json_model(ControlMessage, raw, contract="router_control")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from sdr_pipeline.exceptions import ContractError
+from sdr_pipeline.contracts.parsing import parse_json_model
 
 __all__ = ["ENVELOPE_VERSION", "Envelope", "Lead", "new_message_id", "parse_envelope", "utc_now"]
 
@@ -68,19 +67,4 @@ class Envelope(BaseModel):
 
 def parse_envelope(raw: bytes | str | dict[str, Any]) -> Envelope:
     """Validate one envelope, turning any failure into a ContractError naming the field."""
-    try:
-        data = json.loads(raw) if isinstance(raw, (bytes, str)) else raw
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ContractError("envelope", f"not valid JSON ({error})", version=ENVELOPE_VERSION) from None
-    if not isinstance(data, dict):
-        raise ContractError("envelope", f"expected a JSON object, got {type(data).__name__}", version=ENVELOPE_VERSION)
-    try:
-        return Envelope.model_validate(data)
-    except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(part) for part in first["loc"])
-        raise ContractError(
-            "envelope", first["msg"], field=field, version=ENVELOPE_VERSION,
-            lead_id=data.get("lead_id") if isinstance(data.get("lead_id"), str) else None,
-            message_id=data.get("message_id") if isinstance(data.get("message_id"), str) else None,
-        ) from None
+    return parse_json_model(Envelope, raw, contract="envelope", version=ENVELOPE_VERSION)

@@ -13,6 +13,7 @@ __all__ = [
     "DEAD_LETTERS",
     "INCOMING_LEADS",
     "NEEDS_REVIEW",
+    "REDELIVERIES",
     "ROUTER_CONTROL",
     "ROUTING_DECISIONS",
     "TOPICS",
@@ -27,6 +28,7 @@ DEAD_LETTERS = "dead_letters"
 ROUTER_CONTROL = "router_control"
 WORKFLOW_EVENTS = "workflow_events"
 NEEDS_REVIEW = "needs_review"
+REDELIVERIES = "redeliveries"
 
 _DAY_MS = 24 * 60 * 60 * 1000
 
@@ -78,5 +80,11 @@ TOPICS: tuple[TopicSpec, ...] = (
         NEEDS_REVIEW, 1,
         {"retention.ms": str(90 * _DAY_MS), "cleanup.policy": "delete"},
         "decisions too unsure to act on, with the message, candidates and confidences, for a person to resolve",
+    ),
+    TopicSpec(
+        REDELIVERIES, 3,
+        {"retention.ms": str(14 * _DAY_MS), "cleanup.policy": "delete"},
+        "tasks set aside after a passing failure (or replayed from dead_letters), signed by the routing job, "
+        "which takes each back when it falls due",
     ),
 )

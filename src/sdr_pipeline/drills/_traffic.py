@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import re
+import time
 import uuid
 from dataclasses import dataclass
 
 import httpx
 
 from sdr_pipeline.contracts import Envelope, Lead
+from sdr_pipeline.contracts.topics import WORKFLOW_EVENTS
 from sdr_pipeline.drills.checker import DrillLead
 from sdr_pipeline.drills.stack import DrillStack
-from sdr_pipeline.exceptions import InfraError
+from sdr_pipeline.exceptions import InfraError, UserError
+from sdr_pipeline.infra.bus import Record
 
 TIMEOUT_S = 30.0
 """Any one call to intake: a drill must not hang on a door."""
@@ -72,3 +76,34 @@ def direct_envelope(label: str) -> tuple[Envelope, DrillLead]:
     lead = fresh_lead(label)
     envelope = Envelope(lead_id=f"drill-{label}-{uuid.uuid4().hex[:10]}", produced_by="web_form", lead=Lead(**lead))
     return envelope, DrillLead(envelope.lead_id, lead["email"])
+
+
+def values(records: list[Record]) -> list[dict]:
+    """The JSON objects among `records` (anything else skipped)."""
+    found = []
+    for record in records:
+        try:
+            value = json.loads(record.value) if record.value is not None else None
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(value, dict):
+            found.append(value)
+    return found
+
+
+def events_of(stack: DrillStack, leads: list[DrillLead], kind: str) -> list[dict]:
+    """The workflow events of `kind` for `leads`, as on the topic now."""
+    ids = {lead.lead_id for lead in leads}
+    return [e for e in values(stack.bus.read([WORKFLOW_EVENTS], idle_timeout_s=1.0))
+            if e.get("lead_id") in ids and e.get("kind") == kind]
+
+
+def wait_for_first_dispatch(stack: DrillStack, leads: list[DrillLead], *, timeout_s: float) -> int:
+    """Block until an agent has taken a message of `leads` (a fault after that is mid-flight); how many were."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        dispatched = events_of(stack, leads, "dispatched")
+        if dispatched:
+            return len(dispatched)
+        time.sleep(0.2)
+    raise UserError("no lead of the burst was dispatched before the fault", fix="check the router's log")

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sdr_pipeline.drills import copies, crashes, inputs, poison
+from sdr_pipeline.drills import copies, crashes, inputs, outages, poison
 from sdr_pipeline.drills.checker import Report
 from sdr_pipeline.drills.stack import DrillStack
 from sdr_pipeline.exceptions import SdrPipelineError, UserError
@@ -37,6 +37,11 @@ DRILLS: tuple[Drill, ...] = (
                     "reason", inputs.inputs),
     Drill("router-kill", "SIGKILL of the routing job while 8 leads are in flight, then a restart: every lead ends, "
                          "no e-mail twice, no fork", crashes.router_kill, slow=True),
+    Drill("agents-down", "SIGKILL of the agents mid-burst, back within the redelivery schedule: the tasks wait on "
+                         "redeliveries, every lead ends, no dead letter", outages.agents_down, slow=True),
+    Drill("agents-gone", "the agents away longer than the redelivery schedule: dispatch dead letters, replayed with "
+                         "`deadletters replay` once they are back; every lead ends, no e-mail twice",
+          outages.agents_gone, slow=True),
 )
 
 

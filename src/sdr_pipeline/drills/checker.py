@@ -124,14 +124,17 @@ def _outcome(lead: DrillLead, observation: Observation, steps: list[Step]) -> st
 
 
 def settle(bus: Bus, mails: Callable[[], list[EmailMessage]], leads: list[DrillLead], probes: list[Probe], *,
-           timeout_s: float, poll_s: float = 1.0) -> tuple[Observation, float]:
-    """Poll until every lead is over (ended, stopped, dead-lettered or in review) and every probe has its
-    dead letter, or `timeout_s` passes; the last observation and the seconds it took."""
+           timeout_s: float, poll_s: float = 1.0, until_ended: bool = False) -> tuple[Observation, float]:
+    """Poll until every lead is over (ended, stopped, dead-lettered or in review; with `until_ended`, a
+    dead letter does not count: its replay is awaited) and every probe has its dead letter, or `timeout_s`
+    passes; the last observation and the seconds it took."""
     started = time.monotonic()
     while True:
         observation = observe(bus, mails)
         by_lead = journeys(_records(observation))
-        pending = [lead.lead_id for lead in leads if _outcome(lead, observation, by_lead.get(lead.lead_id, [])) == "stalled"]
+        outcomes = {lead.lead_id: _outcome(lead, observation, by_lead.get(lead.lead_id, [])) for lead in leads}
+        pending = [lead_id for lead_id, outcome in outcomes.items()
+                   if outcome == "stalled" or (until_ended and outcome.startswith("dead_letter"))]
         missing = [probe.name for probe in probes if not any(probe.matches(d) for d in observation.dead_letters)]
         elapsed = time.monotonic() - started
         if (not pending and not missing) or elapsed > timeout_s:

@@ -119,6 +119,10 @@ def drill_settings(base: Settings, state_dir: Path, *, policy: str) -> Settings:
         "intake_rate_per_ip": "100000/minute", "intake_rate_per_address": "100000/minute",
         "prompts_dir": base.prompts_dir.resolve(), "budget_tokens_per_lead": 10**7, "budget_usd_per_lead": 100.0,
         "dispatch_secret": base.dispatch_secret, "inbound_webhook_secret": base.inbound_webhook_secret,
+        # a schedule of seconds, not half an hour: an outage drill outlasts it in under a minute
+        "redelivery_attempts": 3, "redelivery_initial_s": 4.0, "redelivery_max_s": 8.0,
+        # an e-mail whose sender was killed mid-send is sent again after seconds, within that schedule
+        "outbox_claim_timeout_s": 5.0, "smtp_timeout_s": 2.0,
     })
 
 

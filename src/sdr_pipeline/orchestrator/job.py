@@ -12,10 +12,14 @@
                   Ledger (keyed by lead_id: tokens, cost, loops per chain)
                        │ approved
                        ▼
-                  Dispatcher (async: POST to the agent, retried)
+                  Dispatcher (async: POST to the agent, retried) ──► redeliveries (an agent or model down)
+                                                                       │
+    Router / Dispatcher ◄── Redeliver (keyed by lead_id: held until due) ◄┘
 
 Every operator emits (topic, key, value) tuples; the ones addressed to a real topic go
-to its Kafka sink (routing_decisions, dead_letters, workflow_events). State lives in RocksDB
+to its Kafka sink (routing_decisions, dead_letters, workflow_events, needs_review, redeliveries). A task
+that failed for a passing reason waits on `redeliveries` (a timer per lead, checkpointed with the state)
+for minutes, not seconds, before it is dead-lettered. State lives in RocksDB
 with incremental checkpoints, retained in the state folder; a restart resumes from the newest
 one, and the Kafka source commits its offsets with each checkpoint, so a crash loses no message.
 Every operator has a fixed uid, and a resume that would drop state no operator claims fails
@@ -38,6 +42,7 @@ import logging
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from sdr_pipeline.contracts.raw import RecordBounds
@@ -45,6 +50,7 @@ from sdr_pipeline.contracts.topics import (
     AGENT_MESSAGES,
     DEAD_LETTERS,
     NEEDS_REVIEW,
+    REDELIVERIES,
     ROUTER_CONTROL,
     ROUTING_DECISIONS,
     WORKFLOW_EVENTS,
@@ -56,12 +62,15 @@ from sdr_pipeline.orchestrator.flink_env import make_env
 from sdr_pipeline.orchestrator.steps import (
     DECIDED,
     DISPATCH,
+    HELD,
     ROUTE,
     Dedupe,
     Dispatcher,
     Gate,
     Ledger,
     Limits,
+    Redeliver,
+    RedeliveryPolicy,
     RouteStep,
 )
 from sdr_pipeline.registry import load_registry
@@ -73,7 +82,7 @@ __all__ = ["build_job", "checkpoint_dir", "flink_log_env", "job_config", "latest
 
 logger = logging.getLogger(__name__)
 
-_SINK_TOPICS = (ROUTING_DECISIONS, DEAD_LETTERS, WORKFLOW_EVENTS, NEEDS_REVIEW)
+_SINK_TOPICS = (ROUTING_DECISIONS, DEAD_LETTERS, WORKFLOW_EVENTS, NEEDS_REVIEW, REDELIVERIES)
 
 
 def checkpoint_dir(settings: Settings) -> Path:
@@ -208,7 +217,31 @@ def _flink_functions():
 
             return [timeout_dead_letter(value[2], stage="dispatch", bounds=self.dispatcher.bounds).as_tuple()]
 
-    return prompt_state, GateFunction, DedupeFunction, RouteFunction, LedgerFunction, DispatchFunction
+    class HoldFunction(KeyedProcessFunction):
+        """Per lead: each task set aside waits in state (by message_id, so a second replay replaces the first)
+        for a processing-time timer; timers are checkpointed with the state, so a restart keeps them."""
+
+        def __init__(self) -> None:
+            self.held = None
+
+        def open(self, runtime_context):
+            self.held = runtime_context.get_map_state(MapStateDescriptor("held_redeliveries", Types.STRING(),
+                                                                         Types.STRING()))
+
+        def process_element(self, value, ctx):
+            message_id, due_ms = Redeliver.due_ms(value[2])
+            self.held.put(message_id, value[2])
+            ctx.timer_service().register_processing_time_timer(due_ms)
+
+        def on_timer(self, timestamp, ctx):
+            due, outputs = Redeliver.release(list(self.held.values()), timestamp)
+            for message_id in due:
+                self.held.remove(message_id)
+            for output in outputs:
+                yield output.as_tuple()
+
+    return (prompt_state, GateFunction, DedupeFunction, RouteFunction, LedgerFunction, DispatchFunction,
+            HoldFunction)
 
 
 _NULL_SAFE_STRINGS = "org.apache.flink.kafka.shaded.org.apache.kafka.common.serialization.StringDeserializer"
@@ -260,8 +293,13 @@ def build_job(env, settings: Settings, *, group_id: str = "sdr-router", prompt_v
         if missing:
             raise UserError(f"the router's example pool is missing: {', '.join(missing)}",
                             fix="run from the checkout, or set SDR_ROUTER_EXAMPLE_POOL to dataset files with a dev split")
-    dispatcher = Dispatcher(registry, settings.agents_url, bounds=bounds, secret=shared_secret(settings, "dispatch"))
-    prompt_state, GateFunction, DedupeFunction, RouteFunction, LedgerFunction, DispatchFunction = _flink_functions()
+    secret = shared_secret(settings, "dispatch")
+    redelivery = RedeliveryPolicy.from_settings(settings)
+    route = replace(route, redelivery=redelivery, secret=secret)
+    dispatcher = Dispatcher(registry, settings.agents_url, bounds=bounds, secret=secret, redelivery=redelivery)
+    redeliver = Redeliver(secret=secret, bounds=bounds)
+    (prompt_state, GateFunction, DedupeFunction, RouteFunction, LedgerFunction, DispatchFunction,
+     HoldFunction) = _flink_functions()
     row = Types.TUPLE([Types.STRING(), Types.STRING(), Types.STRING()])
 
     def source(topic: str, group: str):
@@ -279,6 +317,8 @@ def build_job(env, settings: Settings, *, group_id: str = "sdr-router", prompt_v
                 .uid("source-agent-messages"))
     control = (env.from_source(source(ROUTER_CONTROL, f"{group_id}-control"), WatermarkStrategy.no_watermarks(),
                                "router_control").uid("source-router-control"))
+    set_aside = (env.from_source(source(REDELIVERIES, f"{group_id}-redeliveries"), WatermarkStrategy.no_watermarks(),
+                                 "redeliveries").uid("source-redeliveries"))
     gated = (messages.connect(control.broadcast(prompt_state))
              .process(GateFunction(gate), output_type=row).uid("gate").name("gate: validate, hop limit, prompt version"))
     # the dedupe takes what the gate sends on: tasks for the router, and reviewers' verdicts for the ledger
@@ -286,8 +326,17 @@ def build_job(env, settings: Settings, *, group_id: str = "sdr-router", prompt_v
                .key_by(lambda r: r[1], key_type=Types.STRING())
                .process(DedupeFunction(Dedupe(bounds), settings.job_dedup_ttl_s), output_type=row)
                .uid("dedupe").name("dedupe: one of each message_id"))
+    def take(raw):
+        for output in redeliver.take(raw):
+            yield output.as_tuple()
+
+    taken = set_aside.flat_map(take, output_type=row).uid("redelivery-take").name("redeliveries: verify signature")
+    released = (taken.filter(lambda r: r[0] == HELD).uid("take-to-hold").name("take to hold")
+                .key_by(lambda r: r[1], key_type=Types.STRING())
+                .process(HoldFunction(), output_type=row).uid("redelivery-hold").name("redeliveries: hold until due"))
     routed = AsyncDataStream.unordered_wait(
-        deduped.filter(lambda r: r[0] == ROUTE).uid("dedupe-to-route").name("dedupe to route"),
+        deduped.filter(lambda r: r[0] == ROUTE).uid("dedupe-to-route").name("dedupe to route")
+        .union(released.filter(lambda r: r[0] == ROUTE).uid("held-to-route").name("redeliveries to route")),
         RouteFunction(route, settings),
         Time.seconds(int(settings.llm_timeout_s * settings.router_answer_attempts * settings.llm_max_attempts) + 5),
         capacity=settings.dispatch_capacity, output_type=row).uid("route").name("route: LLM router")
@@ -298,11 +347,12 @@ def build_job(env, settings: Settings, *, group_id: str = "sdr-router", prompt_v
                 .uid("ledger").name("ledger: budgets, loops"))
     longest_agent = max((agent.timeout_s + 10) * agent.max_attempts for agent in registry.agents)
     dispatched = AsyncDataStream.unordered_wait(
-        ledgered.filter(lambda r: r[0] == DISPATCH).uid("ledger-to-dispatch").name("ledger to dispatch"),
+        ledgered.filter(lambda r: r[0] == DISPATCH).uid("ledger-to-dispatch").name("ledger to dispatch")
+        .union(released.filter(lambda r: r[0] == DISPATCH).uid("held-to-dispatch").name("redeliveries to dispatch")),
         DispatchFunction(dispatcher), Time.seconds(int(longest_agent)), capacity=settings.dispatch_capacity,
         output_type=row,
     ).uid("dispatch").name("dispatch: POST to agent")
-    everything = gated.union(deduped, routed, ledgered, dispatched)
+    everything = gated.union(deduped, routed, ledgered, dispatched, taken)
     for topic in _SINK_TOPICS:
         sink = (KafkaSink.builder().set_bootstrap_servers(settings.bootstrap_servers)
                 .set_record_serializer(KafkaRecordSerializationSchema.builder().set_topic(topic)

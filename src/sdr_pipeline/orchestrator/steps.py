@@ -7,9 +7,17 @@ tested without a cluster:
     Dedupe      per lead: drop a redelivered copy of a message (same message_id) before it costs anything
     RouteStep   ask the router (async) which agent takes it
     Ledger      per lead: add tokens and cost, detect loops along the message's chain, stop on a limit, else dispatch
-    Dispatcher  POST the envelope to the agent (async, retried), dead-letter it if the agent stays down
+    Dispatcher  POST the envelope to the agent (async, retried), set it aside if the agent stays down
+    Redeliver   per lead: take back what was set aside on `redeliveries` once it falls due
 
 Every step returns `Output`s: a record for a Kafka topic, or a task for the next step.
+
+A passing failure (an agent down or overloaded, the model unreachable) does not end a lead: after a
+few quick attempts the task is set aside on `redeliveries` with a due time that doubles each round
+(minutes, not seconds), and only a task that keeps failing for the whole schedule is dead-lettered,
+with its decision, so `sdr-pipeline deadletters replay` can deliver it to the same agent later. A
+message already dispatched keeps its first decision when it comes back, so a replay never forks a
+lead between two agents.
 
 No record can fail the job. A job that fails on a record resumes from the checkpoint before it and
 meets it again, so one poison pill would stop the pipeline for good: each step therefore refuses
@@ -24,7 +32,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Protocol
 
@@ -41,6 +49,7 @@ from sdr_pipeline.contracts.decision import (
 )
 from sdr_pipeline.contracts.envelope import Envelope, parse_envelope, utc_now
 from sdr_pipeline.contracts.payloads import INBOUND_EMAIL
+from sdr_pipeline.contracts.parsing import parse_json_model
 from sdr_pipeline.contracts.raw import RecordBounds, check_raw, fit_dead_letter
 from sdr_pipeline.contracts.review import REVIEW_FIELD, ReviewVerdict
 from sdr_pipeline.contracts.signing import request_headers
@@ -48,12 +57,13 @@ from sdr_pipeline.contracts.topics import (
     AGENT_MESSAGES,
     DEAD_LETTERS,
     NEEDS_REVIEW,
+    REDELIVERIES,
     ROUTER_CONTROL,
     ROUTING_DECISIONS,
     WORKFLOW_EVENTS,
 )
-from sdr_pipeline.contracts.workflow import DispatchTask, RouteTask, WorkflowEvent
-from sdr_pipeline.exceptions import AgentCallError, ContractError, SdrPipelineError
+from sdr_pipeline.contracts.workflow import DispatchTask, Redelivery, RedeliveryStage, RouteTask, WorkflowEvent
+from sdr_pipeline.exceptions import AgentCallError, ContractError, LLMUnavailableError, SdrPipelineError
 from sdr_pipeline.registry import NONE_AGENT, AgentRegistry
 from sdr_pipeline.router import Cascade, ExamplePool, RouterPrompt, adecide, load_knowledge
 from sdr_pipeline.settings import Settings
@@ -61,6 +71,7 @@ from sdr_pipeline.settings import Settings
 __all__ = [
     "DECIDED",
     "DISPATCH",
+    "HELD",
     "ROUTE",
     "Dedupe",
     "Dispatcher",
@@ -69,6 +80,8 @@ __all__ = [
     "Ledger",
     "Limits",
     "Output",
+    "Redeliver",
+    "RedeliveryPolicy",
     "RouteStep",
     "SeenMessages",
     "input_hash",
@@ -82,7 +95,9 @@ ROUTE = "__route__"
 DECIDED = "__decided__"
 """Pseudo-topic: a DispatchTask carrying a fresh decision, for the ledger."""
 DISPATCH = "__dispatch__"
-"""Pseudo-topic: a DispatchTask the ledger approved, for the dispatcher."""
+"""Pseudo-topic: a DispatchTask the ledger approved (or a redelivery released), for the dispatcher."""
+HELD = "__held__"
+"""Pseudo-topic: a verified Redelivery, for the keyed wait until it falls due."""
 
 
 @dataclass(frozen=True)
@@ -98,10 +113,11 @@ class Output:
 
 
 def _dead(raw: str, error: BaseException, *, stage: str, bounds: RecordBounds, lead_id: str | None = None,
-          message_id: str | None = None, agent: str | None = None, reason: str | None = None) -> Output:
+          message_id: str | None = None, agent: str | None = None, reason: str | None = None,
+          decision: RoutingDecision | None = None) -> Output:
     letter = DeadLetter.from_error(raw, error, stage=stage)  # type: ignore[arg-type]
-    patch = {k: v for k, v in {"lead_id": lead_id, "message_id": message_id, "agent": agent}.items()
-             if v and not getattr(letter, k)}
+    patch: dict[str, object] = {k: v for k, v in {"lead_id": lead_id, "message_id": message_id, "agent": agent,
+                                                  "decision": decision}.items() if v and not getattr(letter, k)}
     if reason is not None:
         patch["reason"] = reason
     letter = fit_dead_letter(letter.model_copy(update=patch) if patch else letter, bounds.dead_letter_bytes)
@@ -142,7 +158,59 @@ def timeout_dead_letter(task_json: str, *, stage: str, bounds: RecordBounds = Re
         return _unforeseen(task_json, error, stage=stage, bounds=bounds)
     error = TimeoutError(f"the {stage} step did not finish within the operator's timeout")
     return _dead(task.raw_value, error, stage=stage, bounds=bounds, lead_id=task.envelope.lead_id,
-                 message_id=task.envelope.message_id)
+                 message_id=task.envelope.message_id, decision=getattr(task, "decision", None))
+
+
+@dataclass(frozen=True)
+class RedeliveryPolicy:
+    """How long a task that failed for a passing reason is tried again, from settings."""
+
+    attempts: int = 6
+    initial_s: float = 30.0
+    max_s: float = 900.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RedeliveryPolicy:
+        return cls(settings.redelivery_attempts, settings.redelivery_initial_s, settings.redelivery_max_s)
+
+    def delay_s(self, redelivery: int) -> float:
+        """The wait before redelivery number `redelivery` (1 for the first): doubling, capped."""
+        return min(self.max_s, self.initial_s * 2 ** max(0, redelivery - 1))
+
+
+def _set_aside(stage: RedeliveryStage, task: RouteTask | DispatchTask, error: BaseException, *,
+               policy: RedeliveryPolicy, secret: str, bounds: RecordBounds,
+               agent: str | None = None) -> list[Output] | None:
+    """The task on `redeliveries`, due after the policy's next wait, and a `retrying` event; None once the
+    policy's attempts are spent, or when the record would not fit the producer's limit (the caller then
+    dead-letters it)."""
+    redelivery = task.redeliveries + 1
+    if redelivery > policy.attempts or not secret:
+        return None
+    delay_s = policy.delay_s(redelivery)
+    envelope = task.envelope
+    record = Redelivery(stage=stage, task=task.model_copy(update={"redeliveries": redelivery}).model_dump_json(),
+                        lead_id=envelope.lead_id, message_id=envelope.message_id,
+                        due_ms=int((time.time() + delay_s) * 1000), last_error=str(error)[:1000]).signed(secret)
+    value = record.model_dump_json()
+    if len(value.encode()) > bounds.dead_letter_bytes:
+        return None
+    logger.warning("%s of lead_id=%s message_id=%s failed (%s); set aside, redelivery %d of %d in %g s", stage,
+                   envelope.lead_id, envelope.message_id, str(error)[:300], redelivery, policy.attempts, delay_s)
+    event = WorkflowEvent(
+        kind="retrying", lead_id=envelope.lead_id, message_id=envelope.message_id, agent=agent,
+        reason=f"{stage} failed for a passing reason ({str(error)[:300]}); tried again in {delay_s:g} s "
+               f"(redelivery {redelivery} of {policy.attempts})",
+        figures={"stage": stage, "redelivery": redelivery, "of": policy.attempts, "delay_s": delay_s})
+    return [Output(REDELIVERIES, envelope.lead_id, value), _event(event)]
+
+
+def _spent(error: BaseException, redeliveries: int) -> str | None:
+    """The dead letter's reason for a task whose redeliveries are spent (None: the error's own words)."""
+    if not redeliveries:
+        return None
+    return (f"{error}; still failing after {redeliveries} redeliveries — once the cause is fixed, replay it with "
+            "`sdr-pipeline deadletters replay`")
 
 
 def input_hash(envelope: Envelope) -> str:
@@ -310,6 +378,9 @@ class RouteStep:
     cascade: Cascade | None = None
     """The classifier and thresholds of the `cascade` policy."""
     bounds: RecordBounds = RecordBounds()
+    redelivery: RedeliveryPolicy = RedeliveryPolicy()
+    secret: str = field(default="", repr=False)
+    """The routing job's key: signs what it sets aside on `redeliveries` (nothing is set aside without it)."""
 
     @property
     def needs_knowledge(self) -> bool:
@@ -335,11 +406,22 @@ class RouteStep:
 
     async def _run(self, task: RouteTask, llm: object) -> list[Output]:
         envelope = task.envelope
-        prompt = self.prompts[(task.prompt_name, task.prompt_version)]
+        prompt = self.prompts.get((task.prompt_name, task.prompt_version))
+        if prompt is None:  # a replay stamped with a version this job was not deployed with
+            known = sorted(version for name, version in self.prompts if name == task.prompt_name)
+            error = ContractError("route task", f"unknown prompt version {task.prompt_name}/{task.prompt_version}; "
+                                  f"this job knows {', '.join(known) or 'none'}", field="prompt_version",
+                                  message_id=envelope.message_id, lead_id=envelope.lead_id)
+            return [_dead(task.raw_value, error, stage="routing", bounds=self.bounds)]
         try:
             decision = await adecide(envelope, prompt=prompt, policy=self.policy, llm=llm,  # type: ignore[arg-type]
                                      registry=self.registry, pool=self.pool, cascade=self.cascade,
                                      answer_attempts=self.answer_attempts)
+        except LLMUnavailableError as error:  # the model is down or overloaded: a passing failure
+            return (_set_aside("routing", task, error, policy=self.redelivery, secret=self.secret,
+                               bounds=self.bounds)
+                    or [_dead(task.raw_value, error, stage="routing", bounds=self.bounds, lead_id=envelope.lead_id,
+                              message_id=envelope.message_id, reason=_spent(error, task.redeliveries))])
         except SdrPipelineError as error:
             return [_dead(task.raw_value, error, stage="routing", bounds=self.bounds, lead_id=envelope.lead_id,
                           message_id=envelope.message_id)]
@@ -389,12 +471,17 @@ class LeadLedger:
             yield signature or ""
             message_id = parent
 
-    def sibling(self, parent_message_id: str | None, signature: str) -> str | None:
-        """A message already dispatched from the same parent with the same agent and input, if any."""
+    def sibling(self, message_id: str, parent_message_id: str | None, signature: str) -> str | None:
+        """Another message already dispatched from the same parent with the same agent and input, if any."""
         if parent_message_id is None:
             return None
-        return next((message_id for message_id, (parent, seen) in self.chain.items()
-                     if parent == parent_message_id and seen == signature), None)
+        return next((other for other, (parent, seen) in self.chain.items()
+                     if parent == parent_message_id and seen == signature and other != message_id), None)
+
+    def first_agent(self, message_id: str) -> str | None:
+        """The agent `message_id` was dispatched to, if this lead's ledger dispatched it already."""
+        entry = self.chain.get(message_id)
+        return (entry[1] or "").split(":", 1)[0] or None if entry else None
 
     def remember(self, message_id: str, parent_message_id: str | None, signature: str) -> None:
         self.chain[message_id] = [parent_message_id, signature]
@@ -410,6 +497,8 @@ class Ledger:
     (`parent_message_id`, followed back) was given to the same agent with the same input. The same input
     from the same parent a second time is a duplicate, dropped without stopping anything; the same input
     on another chain (a resubmission, a new reply) is new work. A new inbound reply reopens a stopped lead.
+    A message dispatched before that comes back (a replay from dead_letters) keeps its first agent, whatever
+    the router says now: one message is taken by one agent.
     """
 
     limits: Limits
@@ -433,6 +522,10 @@ class Ledger:
         return self._apply(ledger, DispatchTask.model_validate_json(task_json), task_json)
 
     def _apply(self, ledger: LeadLedger, task: DispatchTask, task_json: str) -> tuple[LeadLedger, list[Output]]:
+        first = ledger.first_agent(task.envelope.message_id)
+        if first is not None and first != task.decision.agent:
+            task = self._first_decision_stands(task, first)
+            task_json = task.model_dump_json()
         decision, envelope = task.decision, task.envelope
         base = {"lead_id": envelope.lead_id, "message_id": envelope.message_id, "agent": decision.agent}
         outputs: list[Output] = []
@@ -463,7 +556,7 @@ class Ledger:
                 kind="limit", limit=name, **base, figures={"used": used, "allowed": allowed},
                 reason=f"routing {name} budget exceeded: {used:g} used, {allowed:g} allowed; workflow stopped")))
             return ledger, outputs
-        if decision.needs_review:
+        if decision.needs_review and first is None:
             outputs.append(Output(NEEDS_REVIEW, envelope.lead_id, task_json))
             outputs.append(_event(WorkflowEvent(
                 kind="review", **base, figures={"hop": envelope.hop, "confidence": decision.confidence},
@@ -483,7 +576,7 @@ class Ledger:
                 reason=f"loop: {decision.agent} was already given this exact input earlier in this message's "
                        "chain; workflow stopped")))
             return ledger, outputs
-        twin = ledger.sibling(envelope.parent_message_id, signature)
+        twin = ledger.sibling(envelope.message_id, envelope.parent_message_id, signature)
         if twin is not None:
             outputs.append(_event(WorkflowEvent(
                 kind="duplicate", **base, figures={"hop": envelope.hop, "same_as": twin,
@@ -494,6 +587,18 @@ class Ledger:
         ledger.remember(envelope.message_id, envelope.parent_message_id, signature)
         outputs.append(Output(DISPATCH, envelope.lead_id, task_json))
         return ledger, outputs
+
+    @staticmethod
+    def _first_decision_stands(task: DispatchTask, first: str) -> DispatchTask:
+        """`task` sent to `first`, the agent this message was dispatched to before."""
+        now = task.decision
+        logger.warning("lead_id=%s message_id=%s came back and the router now says %s; it stays with %s, which "
+                       "took it first", task.envelope.lead_id, task.envelope.message_id, now.agent, first)
+        decision = now.model_copy(update={
+            "agent": first, "needs_review": False,
+            "reason": f"replay: {first} was given this message first and keeps it (the router now said "
+                      f"{now.agent}: {now.reason})"})
+        return task.model_copy(update={"decision": decision})
 
     def _exceeded(self, ledger: LeadLedger) -> tuple[str, float, float] | None:
         if ledger.tokens > self.limits.tokens:
@@ -520,7 +625,9 @@ class Dispatcher:
     backoff_max_s: float = 8.0
     bounds: RecordBounds = RecordBounds()
     secret: str = field(default="", repr=False)
-    """The dispatch secret every agent verifies (SDR_DISPATCH_SECRET or the stack's key); each attempt is signed."""
+    """The dispatch secret every agent verifies (SDR_DISPATCH_SECRET or the stack's key); each attempt is signed,
+    and so is what is set aside on `redeliveries`."""
+    redelivery: RedeliveryPolicy = RedeliveryPolicy()
 
     async def run(self, task_json: str, client: httpx.AsyncClient) -> list[Output]:
         task = None
@@ -548,18 +655,21 @@ class Dispatcher:
                     attempts += 1
                     await self._post(client, url, envelope, agent.name, agent.timeout_s)
         except AgentCallError as error:
-            final = AgentCallError(agent.name, f"{error.problem}; gave up after {attempts} attempt(s)",
+            final = AgentCallError(agent.name, f"{error.problem}; {attempts} attempt(s)",
                                    status_code=error.status_code, timeout_s=error.timeout_s,
                                    message_id=envelope.message_id)
-            return [_dead(task.raw_value, final, stage="dispatch", bounds=self.bounds, lead_id=envelope.lead_id,
-                          message_id=envelope.message_id, agent=agent.name)]
+            aside = _set_aside("dispatch", task, final, policy=self.redelivery, secret=self.secret,
+                               bounds=self.bounds, agent=agent.name) if _retryable(error) else None
+            return aside or [_dead(task.raw_value, final, stage="dispatch", bounds=self.bounds,
+                                   lead_id=envelope.lead_id, message_id=envelope.message_id, agent=agent.name,
+                                   decision=task.decision, reason=_spent(final, task.redeliveries))]
         seconds = time.perf_counter() - started
         logger.info("dispatched lead_id=%s message_id=%s to %s: answered in %.1f s after %d attempt(s)",
                     envelope.lead_id, envelope.message_id, agent.name, seconds, attempts)
         return [_event(WorkflowEvent(kind="dispatched", lead_id=envelope.lead_id, message_id=envelope.message_id,
                                      agent=agent.name, reason=task.decision.reason,
-                                     figures={"attempts": attempts, "hop": envelope.hop,
-                                              "agent_s": round(seconds, 3)}))]
+                                     figures={"attempts": attempts, "hop": envelope.hop, "agent_s": round(seconds, 3),
+                                              "redeliveries": task.redeliveries}))]
 
     async def _post(self, client: httpx.AsyncClient, url: str, envelope: Envelope, agent: str, timeout_s: float) -> None:
         body = envelope.to_json().encode()
@@ -575,3 +685,55 @@ class Dispatcher:
         if response.status_code >= 300:
             raise AgentCallError(agent, response.text[:300] or response.reason_phrase,
                                  status_code=response.status_code, message_id=envelope.message_id)
+
+
+@dataclass(frozen=True)
+class Redeliver:
+    """Sixth operator, in two halves: `take` verifies a record from `redeliveries`; the keyed half (per lead,
+    Flink processing-time timers, checkpointed with the state) holds it until `due_ms`, then `release` hands
+    its task back to the router or the dispatcher.
+
+    A task coming back skips the gate and the dedupe: it was validated and counted once already, and a
+    replay is a deliberate second try. It may skip them only because the job signed it.
+    """
+
+    secret: str = field(default="", repr=False)
+    """The routing job's key (the dispatch secret): only records signed with it are taken."""
+    bounds: RecordBounds = RecordBounds()
+
+    def take(self, raw: str | None) -> list[Output]:
+        """One `redeliveries` value: (HELD, lead_id, value) for the keyed wait, or a dead letter."""
+        try:
+            # a record carries its task's value twice; _set_aside wrote none larger than a dead letter
+            bounds = replace(self.bounds, record_bytes=self.bounds.dead_letter_bytes)
+            raw = check_raw(raw, bounds, where=REDELIVERIES, contract="redelivery",
+                            null_hint="only the routing job and `deadletters replay` write here")
+            record = parse_json_model(Redelivery, raw, contract="redelivery")
+            if not record.valid_for(self.secret):
+                raise ContractError("redelivery", "the signature is not the routing job's: nothing written to "
+                                    f"{REDELIVERIES} may choose an agent", field="signature",
+                                    message_id=record.message_id, lead_id=record.lead_id)
+        except ContractError as error:
+            return [_dead(raw or "", error, stage="validation", bounds=self.bounds)]
+        except Exception as error:  # noqa: BLE001 — the job's dead-letter boundary: no record may fail the job
+            return [_unforeseen(raw or "", error, stage="validation", bounds=self.bounds)]
+        return [Output(HELD, record.lead_id, raw)]
+
+    @staticmethod
+    def due_ms(held: str) -> tuple[str, int]:
+        """(message_id, due time) of a value `take` passed on: what the keyed half stores and wakes up for."""
+        record = Redelivery.model_validate_json(held)
+        return record.message_id, record.due_ms
+
+    @staticmethod
+    def release(held: Iterable[str], now_ms: int) -> tuple[list[str], list[Output]]:
+        """Of the values held for one lead, the message ids now due and their tasks for the next step."""
+        due, outputs = [], []
+        for value in held:
+            record = Redelivery.model_validate_json(value)
+            if record.due_ms <= now_ms:
+                due.append(record.message_id)
+                outputs.append(Output(ROUTE if record.stage == "routing" else DISPATCH, record.lead_id, record.task))
+                logger.info("redelivering lead_id=%s message_id=%s to %s%s", record.lead_id, record.message_id,
+                            record.stage, f" (replay of {record.replay_of})" if record.replay_of else "")
+        return due, outputs
