@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from sdr_pipeline.agents.tools import ResearchTools
 from sdr_pipeline.contracts import Envelope
+from sdr_pipeline.contracts.parsing import first_problem
 from sdr_pipeline.exceptions import AgentCallError
 from sdr_pipeline.settings import Settings
 
@@ -111,9 +112,8 @@ async def ask_model(llm: ChatClient, *, agent: str, system: str, user: str, answ
     try:
         value = answer.model_validate(data)
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(answer)"
-        raise AgentCallError(agent, f"the model's answer broke its schema at '{where}': {first['msg']}",
+        where, problem = first_problem(error, whole="(answer)")
+        raise AgentCallError(agent, f"the model's answer broke its schema at '{where}': {problem}",
                              message_id=message_id) from None
     logger.debug("agent=%s message_id=%s model answered in %.2f s (%d+%d tokens)", agent, message_id,
                  result.latency_s, result.usage.prompt_tokens, result.usage.completion_tokens)

@@ -25,6 +25,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sdr_pipeline.contracts.envelope import Envelope
+from sdr_pipeline.contracts.parsing import first_problem
 from sdr_pipeline.exceptions import ContractError, UserError
 
 __all__ = [
@@ -103,12 +104,10 @@ class _MissingEnvelopeKey(ValueError):
 
 def _first_problem(error: ValidationError) -> tuple[str, str]:
     """Field path and message of the first validation problem."""
-    first = error.errors()[0]
-    cause = first.get("ctx", {}).get("error")
+    cause = error.errors()[0].get("ctx", {}).get("error")
     if isinstance(cause, _MissingEnvelopeKey):
         return f"message.{cause.key}", str(cause)
-    path = ".".join(str(part) for part in first["loc"]) or "(line)"
-    return path, first["msg"].removeprefix("Value error, ")
+    return first_problem(error, whole="(line)")
 
 
 def _fix_for(field: str) -> str:

@@ -8,6 +8,7 @@ ids when it got far enough to carry them.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -19,10 +20,14 @@ __all__ = ["first_problem", "parse_json_model"]
 Model = TypeVar("Model", bound=BaseModel)
 
 
-def first_problem(error: ValidationError) -> tuple[str, str]:
-    """(dotted field path, message) of a pydantic error's first problem: what a refusal names."""
+def first_problem(error: ValidationError, *, skip: Collection[str] = (), whole: str = "") -> tuple[str, str]:
+    """(dotted field path, message) of a pydantic error's first problem: what every refusal of ours names.
+
+    `skip` drops path parts that mean nothing to the writer (a tagged union's tags); `whole` names the
+    path when the problem is the value as a whole. A validator's "Value error, " prefix is dropped."""
     first = error.errors()[0]
-    return ".".join(str(part) for part in first["loc"]), first["msg"]
+    path = ".".join(str(part) for part in first["loc"] if part not in skip)
+    return path or whole, first["msg"].removeprefix("Value error, ")
 
 
 def _text_id(data: dict[str, Any], name: str) -> str | None:

@@ -42,6 +42,7 @@ from pydantic import (
 )
 
 from sdr_pipeline.contracts.envelope import ENVELOPE_VERSION, Envelope, utc_now
+from sdr_pipeline.contracts.parsing import first_problem
 from sdr_pipeline.contracts.signing import digest, matches
 from sdr_pipeline.exceptions import ContractError
 
@@ -597,9 +598,7 @@ def export_schemas(directory: Path | None = None, *, check: bool = False) -> lis
 
 def _contract_error(spec: ContractSpec, error: ValidationError, data: Any) -> ContractError:
     """The first problem of a validation error, with the union tags removed from its path."""
-    first = error.errors()[0]
-    path = ".".join(str(part) for part in first["loc"] if part not in _UNION_TAGS)
-    problem = first["msg"].removeprefix("Value error, ")
+    path, problem = first_problem(error, skip=_UNION_TAGS)
     ids = data if isinstance(data, dict) else {}
     return ContractError(
         spec.name, problem, field=path, version=spec.version,

@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from sdr_pipeline.contracts.parsing import first_problem
 from sdr_pipeline.evals.metrics import mcnemar
 from sdr_pipeline.evals.runner import Prediction, compute_metrics
 from sdr_pipeline.exceptions import UserError
@@ -78,8 +79,8 @@ def load_gate_config(path: Path | str) -> GateConfig:
     try:
         return GateConfig.model_validate(data)
     except ValidationError as error:
-        first = error.errors()[0]
-        raise UserError(f"gate file {path}, field '{'.'.join(str(p) for p in first['loc'])}': {first['msg']}") from None
+        field, problem = first_problem(error)
+        raise UserError(f"gate file {path}, field '{field}': {problem}") from None
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from sdr_pipeline.contracts.parsing import first_problem
 from sdr_pipeline.evals.tracking import EXPERIMENT, attach_notebook
 from sdr_pipeline.exceptions import InfraError, UserError
 from sdr_pipeline.router import POLICIES
@@ -97,9 +98,8 @@ def load_sweep(path: Path | str) -> SweepConfig:
     try:
         return SweepConfig.model_validate(data)
     except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(part) for part in first["loc"])
-        raise UserError(f"sweep file {path}, field '{field}': {first['msg']}") from None
+        field, problem = first_problem(error)
+        raise UserError(f"sweep file {path}, field '{field}': {problem}") from None
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ from sdr_pipeline.contracts.decision import (
 )
 from sdr_pipeline.contracts.envelope import Envelope, parse_envelope, utc_now
 from sdr_pipeline.contracts.payloads import INBOUND_EMAIL
-from sdr_pipeline.contracts.parsing import parse_json_model
+from sdr_pipeline.contracts.parsing import first_problem, parse_json_model
 from sdr_pipeline.contracts.raw import RecordBounds, check_raw, fit_dead_letter
 from sdr_pipeline.contracts.review import REVIEW_FIELD, ReviewVerdict
 from sdr_pipeline.contracts.signing import request_headers
@@ -275,7 +275,8 @@ class Gate:
         try:
             review = ReviewVerdict.model_validate(verdict)
         except ValidationError as error:
-            problem = ContractError(REVIEW_FIELD, error.errors()[0]["msg"], message_id=envelope.message_id,
+            field, message = first_problem(error)
+            problem = ContractError(REVIEW_FIELD, message, field=field, message_id=envelope.message_id,
                                     lead_id=envelope.lead_id)
             return [_dead(raw, problem, stage="validation", bounds=self.bounds)]
         if not review.valid_for(envelope.message_id, self.review_secret):

@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sdr_pipeline.contracts import CONTRACTS, Envelope, check_envelope
+from sdr_pipeline.contracts.parsing import first_problem
 from sdr_pipeline.exceptions import RegistryError
 
 __all__ = ["NONE_AGENT", "AgentRegistry", "AgentSpec", "default_registry_path", "load_registry"]
@@ -182,9 +183,7 @@ def load_registry(path: Path | None = None) -> AgentRegistry:
         try:
             agent = AgentSpec.model_validate(entry)
         except ValidationError as error:
-            first = error.errors()[0]
-            field = ".".join(str(part) for part in first["loc"]) or "(entry)"
-            problem = first["msg"].removeprefix("Value error, ")
+            field, problem = first_problem(error, whole="(entry)")
             raise RegistryError(label, f"{field}: {problem}", path=str(source)) from None
         if any(existing.name == agent.name for existing in agents):
             raise RegistryError(label, "duplicate name", path=str(source))

@@ -42,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sdr_pipeline.contracts.decision import DecidedBy, RoutingDecision, RoutingPolicy
 from sdr_pipeline.contracts.envelope import Envelope
+from sdr_pipeline.contracts.parsing import first_problem
 from sdr_pipeline.exceptions import ContractError, RouterDecisionError, UserError
 from sdr_pipeline.registry import NONE_AGENT, AgentRegistry
 from sdr_pipeline.router.prompt import AnswerStyle, RouterPrompt
@@ -429,8 +430,8 @@ def _validate(result: LLMResult, allowed: Sequence[str], style: AnswerStyle) -> 
     try:
         answer = _Answer.model_validate(data)
     except ValidationError as error:
-        first = error.errors()[0]
-        return None, f"'{'.'.join(str(part) for part in first['loc'])}': {first['msg']}"
+        where, problem = first_problem(error)
+        return None, f"'{where}': {problem}"
     if answer.agent not in allowed:
         return None, f"'agent' is '{answer.agent}', not one of {', '.join(allowed)}"
     return answer, ""
