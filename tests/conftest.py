@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
@@ -31,7 +31,7 @@ def free_port() -> int:
 @contextmanager
 def private_broker(state_dir: Path) -> Iterator[Settings]:
     """A real single-node Kafka broker with the project's topics on free ports, stopped afterwards."""
-    settings = Settings(state_dir=state_dir, kafka_port=free_port(), kafka_controller_port=free_port())
+    settings = Settings(state_dir=state_dir, kafka_port=free_port(), kafka_controller_port=free_port(), kafka_brokers=1)
     fetch(settings)
     prepare_broker(settings)
     process.start(broker_spec(settings), settings)
@@ -40,6 +40,38 @@ def private_broker(state_dir: Path) -> Iterator[Settings]:
         yield settings
     finally:
         process.stop("kafka", settings)
+
+
+def _free_port_run(length: int) -> int:
+    """The first of `length` consecutive TCP ports nobody listens on right now."""
+    for _ in range(50):
+        first = free_port()
+        if first + length > 65536:
+            continue
+        try:
+            with ExitStack() as held:
+                for n in range(length):
+                    held.enter_context(socket.socket()).bind(("127.0.0.1", first + n))
+        except OSError:
+            continue
+        return first
+    raise RuntimeError(f"no {length} consecutive free ports found")
+
+
+@contextmanager
+def private_cluster(state_dir: Path, **overrides: object) -> Iterator[Settings]:
+    """A real three-node KRaft cluster with the project's topics (3 replicas, min.insync.replicas=2), started
+    and stopped the way `sdr-pipeline infra up kafka` / `infra down kafka` do it, on free ports."""
+    from sdr_pipeline.infra import stack
+
+    first = _free_port_run(6)  # node n: client port first + 2(n-1), controller port one above it
+    settings = Settings(state_dir=state_dir, kafka_port=first, kafka_controller_port=first + 1, kafka_brokers=3,
+                        kafka_bootstrap=None, **overrides)
+    try:
+        stack.up(settings, stack.INFRA_PARTS, ["kafka"])
+        yield settings
+    finally:
+        stack.down(settings, stack.INFRA_PARTS, ["kafka"])
 
 
 @pytest.fixture(scope="session")

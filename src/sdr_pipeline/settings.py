@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["Settings", "default_cache_dir"]
@@ -39,9 +39,17 @@ class Settings(BaseSettings):
     kafka_host: str = "127.0.0.1"
     """Interface the local broker binds to and clients connect to."""
     kafka_port: int = 9092
-    """Client listener port of the local broker."""
+    """Client listener port of the local broker; with three brokers node n listens on kafka_port + 2(n-1)
+    (9092, 9094, 9096 by default)."""
     kafka_controller_port: int = 9093
-    """KRaft controller listener port of the local broker."""
+    """KRaft controller listener port of the local broker; node n uses kafka_controller_port + 2(n-1)
+    (9093, 9095, 9097 by default), so the default client and controller ports interleave and never meet.
+    Ports that would meet anyway, or run past 65535, are refused when the settings are built."""
+    kafka_brokers: int = 1
+    """Brokers in the cluster, 1 or 3. With 3, `infra up` runs three local KRaft nodes (kafka, kafka-2,
+    kafka-3), each broker and controller, and every topic, internal ones included, gets replication
+    factor 3 with min.insync.replicas=2 (1 and 1 with one broker). Set it to 3 for an external
+    three-broker cluster too (kafka_bootstrap), since `infra topics` creates the topics with it."""
     kafka_version: str = "4.1.1"
     """Apache Kafka broker version fetched from Maven Central."""
     kafka_heap_mb: int = 512
@@ -323,6 +331,23 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not a rate such as '60/minute' or '10/hour; 100/day'") from None
         return value
 
+    @field_validator("kafka_brokers")
+    @classmethod
+    def _one_or_three_brokers(cls, value: int) -> int:
+        if value not in (1, 3):
+            raise ValueError(f"{value} brokers is not supported: set SDR_KAFKA_BROKERS to 1 (one node) or 3 "
+                             "(a replicated cluster that survives one broker down)")
+        return value
+
+    @model_validator(mode="after")
+    def _kafka_ports_apart(self) -> Settings:
+        ports = [port for pair in self.kafka_node_ports for port in pair]
+        if len(set(ports)) < len(ports) or max(ports) > 65535 or min(ports) < 1:
+            raise ValueError(f"the Kafka nodes' client ports {[p for p, _ in self.kafka_node_ports]} and controller "
+                             f"ports {[c for _, c in self.kafka_node_ports]} must be distinct ports up to 65535: "
+                             "move SDR_KAFKA_PORT or SDR_KAFKA_CONTROLLER_PORT (node n uses port + 2(n-1))")
+        return self
+
     # --- derived -------------------------------------------------------------------
     def to_env(self) -> dict[str, str]:
         """These settings as SDR_* variables, so a child process (`infra up`, test fixtures) builds
@@ -346,8 +371,25 @@ class Settings(BaseSettings):
 
     @property
     def bootstrap_servers(self) -> str:
-        """Kafka bootstrap servers clients should use."""
-        return self.kafka_bootstrap or f"{self.kafka_host}:{self.kafka_port}"
+        """Kafka bootstrap servers clients should use: the external cluster, or every local node."""
+        return self.kafka_bootstrap or ",".join(f"{self.kafka_host}:{port}" for port, _ in self.kafka_node_ports)
+
+    @property
+    def kafka_node_ports(self) -> tuple[tuple[int, int], ...]:
+        """(client port, controller port) of each local Kafka node, node 1 first."""
+        return tuple((self.kafka_port + 2 * index, self.kafka_controller_port + 2 * index)
+                     for index in range(self.kafka_brokers))
+
+    @property
+    def kafka_replication_factor(self) -> int:
+        """Replicas of every topic (internal ones included): one on each broker."""
+        return self.kafka_brokers
+
+    @property
+    def kafka_min_insync_replicas(self) -> int:
+        """Replicas that must hold a record before an acks=all write returns: 2 of 3, so one broker may be
+        down without losing a write or refusing one."""
+        return 2 if self.kafka_brokers >= 3 else 1
 
     @property
     def tracking_uri(self) -> str:

@@ -1,4 +1,4 @@
-"""The broker's storage format: a generated cluster id is always read as a value."""
+"""The broker's storage format: a generated cluster id is always read as a value, and three nodes share one."""
 
 from __future__ import annotations
 
@@ -31,3 +31,23 @@ def test_storage_formats_with_an_id_that_looks_like_an_option(tmp_path: Path,
     kafka.prepare_broker(settings)
     meta = (tmp_path / "kafka" / "data" / "meta.properties").read_text()
     assert f"cluster.id={dashed}" in meta
+
+
+@pytest.mark.kafka
+def test_three_nodes_are_formatted_with_one_cluster_id_once(tmp_path: Path) -> None:
+    """The real storage tool formats each node's folder with the shared id; a second prepare keeps it."""
+    settings = Settings(state_dir=tmp_path, kafka_brokers=3, kafka_port=30000, kafka_controller_port=30001)
+    fetch(settings)
+    kafka.prepare_broker(settings)
+
+    def meta(folder: str) -> dict[str, str]:
+        text = (tmp_path / folder / "data" / "meta.properties").read_text()
+        return dict(line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
+
+    metas = [meta(folder) for folder in ("kafka", "kafka-2", "kafka-3")]
+    assert [m["node.id"] for m in metas] == ["1", "2", "3"]
+    assert len({m["cluster.id"] for m in metas}) == 1
+    record = (tmp_path / "kafka" / "cluster.properties").read_text()
+    assert f"cluster.id={metas[0]['cluster.id']}" in record and "brokers=3" in record
+    kafka.prepare_broker(settings)
+    assert [meta(folder)["cluster.id"] for folder in ("kafka", "kafka-2", "kafka-3")] == [metas[0]["cluster.id"]] * 3

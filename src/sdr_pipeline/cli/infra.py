@@ -46,13 +46,19 @@ def fetch() -> None:
 def topics() -> None:
     """Create the declared topics (contracts/topics.py) on the configured broker, if missing."""
     from sdr_pipeline.contracts.topics import TOPICS
-    from sdr_pipeline.infra.bus import ensure_topics
+    from sdr_pipeline.infra.bus import ensure_topics, topic_replication
 
     settings = Settings()
-    created = ensure_topics(settings.bootstrap_servers, TOPICS)
+    created = ensure_topics(settings.bootstrap_servers, TOPICS, replication_factor=settings.kafka_replication_factor,
+                            min_insync_replicas=settings.kafka_min_insync_replicas)
+    described = topic_replication(settings.bootstrap_servers, [spec.name for spec in TOPICS])
+    replication = {topic.name: topic for topic in described}
     for spec in TOPICS:
         mark = "[green]created[/]" if spec.name in created else "exists"
-        console.print(f"{spec.name:<20} {spec.partitions} partitions  {mark}  {spec.purpose}")
+        topic = replication.get(spec.name)
+        copies = (f"{len(topic.partitions[0].replicas)} replicas, min.insync {topic.min_insync_replicas}"
+                  + (" [red]under-replicated[/]" if topic.under_replicated else "")) if topic else "-"
+        console.print(f"{spec.name:<20} {spec.partitions} partitions  {copies}  {mark}  {spec.purpose}")
 
 
 @app.command()
@@ -76,8 +82,9 @@ def down(parts: list[str] = typer.Argument(None, help=_PARTS_HELP)) -> None:
 @app.command()
 def status(as_json: bool = typer.Option(False, "--json", help="One JSON object for scripts.")) -> None:
     """Each part with its address, pid and health. Exits 1 if an infrastructure part is down."""
-    rows = _all_status(Settings())
-    infra_names = {part.name for part in _stack.INFRA} | {"flink"}
+    settings = Settings()
+    rows = _all_status(settings)
+    infra_names = stack.process_names(settings, _stack.INFRA) | {"flink"}
     healthy = all(row.healthy for row in rows if row.name in infra_names)
     if as_json:
         typer.echo(json.dumps({"parts": [row.to_dict() for row in rows], "healthy": healthy}, indent=2))
@@ -88,7 +95,8 @@ def status(as_json: bool = typer.Option(False, "--json", help="One JSON object f
 
 
 @app.command()
-def logs(part: str = typer.Argument(..., help="kafka, mlflow, smtp, llama-server, agents, intake or router."),
+def logs(part: str = typer.Argument(..., help="kafka (kafka-2, kafka-3 with three brokers), mlflow, smtp, "
+                                                 "llama-server, agents, intake or router."),
          lines: int = typer.Option(40, "--lines", "-n", help="How many of the last lines to show.")) -> None:
     """Show the end of one part's log file."""
     tail = process.log_tail(Settings(), part, lines=lines)

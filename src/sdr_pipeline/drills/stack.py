@@ -111,7 +111,7 @@ def drill_settings(base: Settings, state_dir: Path, *, policy: str) -> Settings:
     """`base` moved to free ports and `state_dir`, with the stand-in model and limits fit for a drill."""
     model_port = _free_port()
     return base.model_copy(update={
-        "state_dir": state_dir, "kafka_bootstrap": None, "kafka_port": _free_port(),
+        "state_dir": state_dir, "kafka_bootstrap": None, "kafka_brokers": 1, "kafka_port": _free_port(),
         "kafka_controller_port": _free_port(), "smtp_port": _free_port(), "agents_port": _free_port(),
         "intake_port": _free_port(), "llm_provider": "openai", "llm_base_url": f"http://127.0.0.1:{model_port}/v1",
         "llm_model": "standin", "llm_cache": False, "llm_port": model_port, "router_policy": policy,

@@ -19,7 +19,8 @@ from pydantic import BaseModel
 from sdr_pipeline.contracts.topics import TopicSpec
 from sdr_pipeline.exceptions import InfraError
 
-__all__ = ["Bus", "GroupConsumer", "InMemoryBus", "KafkaBus", "Record", "broker_ready", "ensure_topics"]
+__all__ = ["Bus", "GroupConsumer", "InMemoryBus", "KafkaBus", "PartitionReplicas", "Record", "TopicReplication",
+           "broker_ready", "ensure_topics", "producer_config", "topic_replication"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,27 +70,46 @@ class InMemoryBus:
         return records[:max_records] if max_records is not None else records
 
 
-class KafkaBus:
-    """A real Kafka producer, plus bounded reads for tools and tests."""
+def producer_config(bootstrap_servers: str, *, client_id: str, send_timeout_s: float) -> dict[str, object]:
+    """The one producer configuration of ours: idempotent, acks=all, retried within `send_timeout_s`.
 
-    def __init__(self, bootstrap_servers: str, *, client_id: str = "sdr-pipeline", send_timeout_s: float = 10.0) -> None:
+    acks=all waits for every in-sync replica (at least min.insync.replicas of them), so an acknowledged
+    record survives the loss of a broker; idempotence lets the producer retry a send the broker may
+    already have written (a leader lost mid-request) without writing it twice or out of order. Retries are
+    unbounded in number but end with the delivery timeout, which equals `send_timeout_s`, so a send that
+    `publish` reports as failed is not still being retried behind the caller's back."""
+    timeout_ms = int(send_timeout_s * 1000)
+    return {
+        "bootstrap_servers": bootstrap_servers, "client_id": client_id,
+        "enable_idempotence": True, "acks": "all", "linger_ms": 0,
+        "delivery_timeout_ms": timeout_ms, "request_timeout_ms": timeout_ms, "max_block_ms": timeout_ms,
+        "reconnect_backoff_max_ms": 2000,  # back within seconds of a broker restart, not kafka-python's 30 s
+    }
+
+
+class KafkaBus:
+    """A real Kafka producer, plus bounded reads for tools and tests.
+
+    A publish waits up to `send_timeout_s` (30 s) for its acknowledgement: long enough to ride out the
+    loss of one broker of three, which stalls writes for about 10 s until the cluster fences it and moves
+    its leaders (measured in tests/infra/test_kafka_cluster.py)."""
+
+    def __init__(self, bootstrap_servers: str, *, client_id: str = "sdr-pipeline", send_timeout_s: float = 30.0) -> None:
         from kafka import KafkaProducer
 
         self.bootstrap_servers = bootstrap_servers
         self.send_timeout_s = send_timeout_s
         self._client_id = client_id
-        self._producer = KafkaProducer(
-            bootstrap_servers=bootstrap_servers, client_id=client_id, acks="all",
-            retries=5, linger_ms=0, max_block_ms=int(send_timeout_s * 1000),
-        )
+        self._producer = KafkaProducer(**producer_config(bootstrap_servers, client_id=client_id,
+                                                         send_timeout_s=send_timeout_s))
 
     def publish(self, topic: str, message: BaseModel | bytes, *, key: str | None = None) -> None:
         """Send and wait for the broker's acknowledgement: a returned call means the message is stored."""
         from kafka.errors import KafkaError
 
         raw_key, value = _encode(message, key)
-        try:
-            self._producer.send(topic, key=raw_key, value=value).get(timeout=self.send_timeout_s)
+        try:  # the producer's delivery timeout ends the wait; the margin only guards against a lost callback
+            self._producer.send(topic, key=raw_key, value=value).get(timeout=self.send_timeout_s + 5.0)
         except KafkaError as error:
             raise InfraError("kafka", f"could not publish to {topic} ({error})",
                              fix=f"check the broker at {self.bootstrap_servers}: `sdr-pipeline infra status`") from None
@@ -204,6 +224,62 @@ class GroupConsumer:
         self._consumer.close(autocommit=False, timeout_ms=self._timeout_ms)
 
 
+@dataclass(frozen=True)
+class PartitionReplicas:
+    """Where one partition's copies are."""
+
+    partition: int
+    leader: int
+    """Node id of the leader; -1 while none is elected."""
+    replicas: tuple[int, ...]
+    in_sync: tuple[int, ...]
+    """Replicas caught up with the leader: an acks=all write waits for these."""
+
+
+@dataclass(frozen=True)
+class TopicReplication:
+    """How one topic is replicated, as the cluster reports it."""
+
+    name: str
+    min_insync_replicas: int
+    partitions: tuple[PartitionReplicas, ...]
+
+    @property
+    def under_replicated(self) -> bool:
+        return any(len(partition.in_sync) < len(partition.replicas) for partition in self.partitions)
+
+
+def topic_replication(bootstrap_servers: str, names: Iterable[str], *,
+                      timeout_s: float = 10.0) -> list[TopicReplication]:
+    """Replicas, in-sync replicas and min.insync.replicas of each named topic (those that exist)."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import ConfigResource
+    from kafka.errors import KafkaError
+
+    names = list(names)
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout_s * 1000),
+                                 client_id="sdr-topics")
+    except KafkaError as error:
+        raise InfraError("kafka", f"could not reach the cluster ({type(error).__name__})",
+                         fix=f"check the cluster at {bootstrap_servers}: `sdr-pipeline infra status`") from None
+    try:
+        topics = [topic for topic in admin.describe_topics(names) if topic["error_code"] == 0]
+        configs = admin.describe_configs([ConfigResource("TOPIC", topic["name"], ["min.insync.replicas"])
+                                          for topic in topics], config_filter="all") if topics else {}
+    except KafkaError as error:
+        raise InfraError("kafka", f"could not describe topics ({type(error).__name__}: {error})",
+                         fix=f"check the cluster at {bootstrap_servers}: `sdr-pipeline infra status`") from None
+    finally:
+        admin.close()
+    return [TopicReplication(
+        topic["name"], int(configs["topic"][topic["name"]]["min.insync.replicas"]["value"]),
+        tuple(PartitionReplicas(part["partition_index"], part["leader_id"], tuple(part["replica_nodes"]),
+                                tuple(part["isr_nodes"]))
+              for part in sorted(topic["partitions"], key=lambda part: part["partition_index"])),
+    ) for topic in topics]
+
+
 def broker_ready(bootstrap_servers: str, *, timeout_s: float = 2.0) -> bool:
     """True once the broker answers a metadata request; never raises."""
     import socket
@@ -230,27 +306,49 @@ def broker_ready(bootstrap_servers: str, *, timeout_s: float = 2.0) -> bool:
         admin.close()
 
 
-def ensure_topics(bootstrap_servers: str, specs: Iterable[TopicSpec], *, timeout_s: float = 30.0) -> list[str]:
-    """Create the topics that do not exist yet; returns the names created."""
-    from kafka import KafkaAdminClient
-    from kafka.admin import NewTopic
-    from kafka.errors import TopicAlreadyExistsError
+def ensure_topics(bootstrap_servers: str, specs: Iterable[TopicSpec], *, replication_factor: int = 1,
+                  min_insync_replicas: int = 1, timeout_s: float = 30.0) -> list[str]:
+    """Create the topics that do not exist yet, each with `replication_factor` replicas; returns the names created.
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout_s * 1000),
-                             client_id="sdr-topics")
+    `min_insync_replicas` becomes each new topic's min.insync.replicas unless its spec sets one (settings
+    choose both from the broker count). Returns once every new partition has a leader, so a caller may
+    publish at once. A topic the cluster refuses (too few brokers for the replicas) raises InfraError."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError, TopicAlreadyExistsError, for_code
+
+    fix = f"check the cluster at {bootstrap_servers}: `sdr-pipeline infra status`"
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout_s * 1000),
+                                 client_id="sdr-topics")
+    except KafkaError as error:
+        raise InfraError("kafka", f"could not reach the cluster to create topics ({type(error).__name__})",
+                         fix=fix) from None
     try:
         existing = set(admin.list_topics())
         missing = [spec for spec in specs if spec.name not in existing]
-        if missing:
-            try:
-                admin.create_topics(
-                    [NewTopic(spec.name, spec.partitions, 1, topic_configs=dict(spec.config)) for spec in missing],
-                    timeout_ms=int(timeout_s * 1000),
-                )
-            except TopicAlreadyExistsError:
-                pass
-            for spec in missing:
-                logger.info("created topic %s (%d partitions, %s)", spec.name, spec.partitions, spec.config)
+        if not missing:
+            return []
+        configs = {spec.name: {**({"min.insync.replicas": str(min_insync_replicas)} if replication_factor > 1 else {}),
+                               **spec.config} for spec in missing}
+        result = admin.create_topics(
+            {spec.name: {"num_partitions": spec.partitions, "replication_factor": replication_factor,
+                         "configs": configs[spec.name]} for spec in missing},
+            timeout_ms=int(timeout_s * 1000), raise_errors=False,
+        )
+        refused = {topic["name"]: for_code(topic["error_code"]) for topic in result["topics"]
+                   if topic["error_code"] != 0 and for_code(topic["error_code"]) is not TopicAlreadyExistsError}
+        if refused:
+            reasons = ", ".join(f"{name}: {error.__name__}" for name, error in refused.items())
+            raise InfraError("kafka", f"the cluster refused to create topics with {replication_factor} replicas "
+                                      f"({reasons})",
+                             fix="set SDR_KAFKA_BROKERS to the number of brokers the cluster has (1 or 3) and start "
+                                 f"them all; {fix}")
+        admin.wait_for_topics([spec.name for spec in missing], timeout_ms=int(timeout_s * 1000))
+        for spec in missing:
+            logger.info("created topic %s (%d partitions, %d replicas, %s)", spec.name, spec.partitions,
+                        replication_factor, configs[spec.name])
         return [spec.name for spec in missing]
+    except KafkaError as error:
+        raise InfraError("kafka", f"could not create topics ({type(error).__name__}: {error})", fix=fix) from None
     finally:
         admin.close()

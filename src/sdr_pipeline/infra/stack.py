@@ -1,7 +1,8 @@
 """A local stack as one unit: `up` starts parts in order, `down` stops what `up` started.
 
-A part is a supervised process (see `process.py`) plus what must happen around its
-start: Kafka formats its storage before and creates the topics after. Which parts make
+A part is a supervised process (see `process.py`), or several that start together (the
+Kafka nodes of a three-broker cluster), plus what must happen around its start: Kafka
+formats its storage before and creates the topics after. Which parts make
 up the stack is decided by the caller (the CLI composes infrastructure and services);
 this module only knows the infrastructure parts it owns. Flink has no long-lived process
 locally (each job brings its own mini-cluster), so `flink_status` reports it as ready
@@ -13,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from sdr_pipeline.contracts.topics import TOPICS
@@ -20,12 +22,12 @@ from sdr_pipeline.exceptions import InfraError, SdrPipelineError, UserError
 from sdr_pipeline.infra import process, smtp
 from sdr_pipeline.infra.bus import ensure_topics
 from sdr_pipeline.infra.jars import fetch, flink_jars
-from sdr_pipeline.infra.kafka import broker_spec, prepare_broker
+from sdr_pipeline.infra.kafka import broker_spec, broker_specs, prepare_broker
 from sdr_pipeline.infra.mlflow_server import mlflow_spec
 from sdr_pipeline.infra.process import PartStatus, ProcessSpec
 from sdr_pipeline.settings import Settings
 
-__all__ = ["INFRA_PARTS", "Part", "down", "flink_status", "status", "up"]
+__all__ = ["INFRA_PARTS", "Part", "down", "flink_status", "process_names", "status", "up"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,10 +46,18 @@ class Part:
     """Runs only when the part is about to be started, never while it already runs."""
     after_start: Callable[[Settings], object] = _no_hook
     """Runs after every `up`, once the part is healthy (so it must be idempotent)."""
+    members: Callable[[Settings], Sequence[ProcessSpec]] | None = None
+    """For a part that runs as a cluster, all its processes (`spec` being the first): they start together,
+    since each waits for a quorum of the others before it reports healthy."""
+
+    def specs(self, settings: Settings) -> list[ProcessSpec]:
+        """Every process of the part, in start order."""
+        return list(self.members(settings)) if self.members is not None else [self.spec(settings)]
 
 
 def _create_topics(settings: Settings) -> None:
-    ensure_topics(settings.bootstrap_servers, TOPICS)
+    ensure_topics(settings.bootstrap_servers, TOPICS, replication_factor=settings.kafka_replication_factor,
+                  min_insync_replicas=settings.kafka_min_insync_replicas)
 
 
 def _prepare_kafka(settings: Settings) -> None:
@@ -56,7 +66,7 @@ def _prepare_kafka(settings: Settings) -> None:
 
 
 INFRA_PARTS: tuple[Part, ...] = (
-    Part("kafka", broker_spec, before_start=_prepare_kafka, after_start=_create_topics),
+    Part("kafka", broker_spec, before_start=_prepare_kafka, after_start=_create_topics, members=broker_specs),
     Part("mlflow", mlflow_spec),
     Part("smtp", smtp.process_spec),
 )
@@ -72,18 +82,61 @@ def _select(parts: Sequence[Part], names: Sequence[str] | None) -> list[Part]:
     return [known[name] for name in names]
 
 
+def _start_together(specs: Sequence[ProcessSpec], settings: Settings) -> None:
+    """Start every spec at once and wait until all are healthy; the first failure is raised."""
+    if len(specs) == 1:
+        process.start(specs[0], settings)
+        return
+    with ThreadPoolExecutor(max_workers=len(specs), thread_name_prefix="start") as pool:
+        futures = [pool.submit(process.start, spec, settings) for spec in specs]
+    errors = [future.exception() for future in futures if future.exception() is not None]
+    if errors:
+        raise errors[0]
+
+
 def up(settings: Settings, parts: Sequence[Part], names: Sequence[str] | None = None) -> None:
-    """Start each selected part unless it already runs, in order."""
+    """Start each selected part unless it already runs, in order (a cluster's members together); a member
+    that is down is started again beside the running ones."""
     for part in _select(parts, names):
-        if process.read_pid(settings, part.name) is None:
+        specs = part.specs(settings)
+        if all(process.read_pid(settings, spec.name) is None for spec in specs):
             part.before_start(settings)
-        process.start(part.spec(settings), settings)
+        _start_together(specs, settings)
         part.after_start(settings)
 
 
+def _names(part: Part, settings: Settings) -> list[str]:
+    """The process names of a part, in start order; a part that cannot say (not installed) has its own name."""
+    if part.members is None:
+        return [part.name]
+    try:
+        return [spec.name for spec in part.members(settings)]
+    except SdrPipelineError:
+        return [part.name]
+
+
+def _stop_together(names: Sequence[str], settings: Settings) -> list[str]:
+    """Stop every named process at once; returns those that were running.
+
+    A cluster's members go together: stopped one by one, the last would wait for a controller quorum
+    that left before it (and be killed after the stop timeout instead of shutting down cleanly)."""
+    if len(names) == 1:
+        return list(names) if process.stop(names[0], settings) else []
+    with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="stop") as pool:
+        stopped = list(pool.map(lambda name: process.stop(name, settings), names))
+    return [name for name, was_running in zip(names, stopped, strict=True) if was_running]
+
+
 def down(settings: Settings, parts: Sequence[Part], names: Sequence[str] | None = None) -> list[str]:
-    """Stop, in reverse order, the parts whose pid files `up` wrote; returns the names stopped."""
-    return [part.name for part in reversed(_select(parts, names)) if process.stop(part.name, settings)]
+    """Stop, in reverse order, the processes whose pid files `up` wrote (a cluster's members together);
+    returns the names stopped."""
+    return [name for part in reversed(_select(parts, names))
+            for name in _stop_together(list(reversed(_names(part, settings))), settings)]
+
+
+def process_names(settings: Settings, parts: Sequence[Part]) -> set[str]:
+    """The process names behind `parts` (a cluster has several): the rows `status` shows for them."""
+    return {name for part in parts for name in _names(part, settings)}
 
 
 def flink_status(settings: Settings) -> PartStatus:
@@ -101,7 +154,7 @@ def status(settings: Settings, parts: Sequence[Part]) -> list[PartStatus]:
     rows = []
     for part in parts:
         try:
-            rows.append(process.status(part.spec(settings), settings))
+            rows.extend(process.status(spec, settings) for spec in part.specs(settings))
         except SdrPipelineError as error:  # not installed yet: say so in the row
             rows.append(PartStatus(part.name, "-", None, False, str(error)))
     return rows
