@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 .PHONY: demo test test-e2e install deps llm-deps system-deps lock clean-state help
 
 # command → Debian package that provides it (installed only when the command is missing)
-SYSTEM_PACKAGES := java:openjdk-17-jdk-headless mvn:maven cmake:cmake g++:g++ chromium:chromium chromedriver:chromium-driver
+SYSTEM_PACKAGES := java:openjdk-17-jdk-headless javac:openjdk-17-jdk-headless mvn:maven cmake:cmake g++:g++ chromium:chromium chromedriver:chromium-driver
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'

@@ -92,6 +92,8 @@ def routing_stack(tmp_path_factory: pytest.TempPathFactory, llm_server_qwen: Set
             "llm_timeout_s": 600.0, "website_fetch": False,
             "smtp_port": free_port(), "agents_port": free_port(), "intake_port": free_port(),
             "max_hops": 8, "flink_checkpoint_interval_ms": 2000,
+            # seconds, not half an hour: the agent-down test waits for the dead letter after the schedule
+            "redelivery_attempts": 2, "redelivery_initial_s": 3.0, "redelivery_max_s": 5.0,
         })
         router = settings.model_copy(update={"agents_port": free_port()})
         specs = [smtp.process_spec(settings), agents_service.process_spec(settings),

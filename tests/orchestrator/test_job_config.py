@@ -70,13 +70,11 @@ def test_flinks_own_log_goes_under_the_state_folder_and_rotates(settings):
     assert "${sys:log.file}" in text, "the gateway names the file; the template keeps its placeholder"
 
 
-_SINKS = ("dead_letters", "needs_review", "redeliveries", "routing_decisions", "workflow_events")
 PINNED_UIDS = {
     "source-agent-messages", "source-router-control", "source-redeliveries", "gate", "gate-to-dedupe", "dedupe",
     "dedupe-to-route", "held-to-route", "route", "route-to-ledger", "dedupe-to-ledger", "ledger",
     "ledger-to-dispatch", "held-to-dispatch", "dispatch", "redelivery-take", "take-to-hold", "redelivery-hold",
-    *(f"select-{topic}" for topic in _SINKS), *(f"sink-{topic}" for topic in _SINKS),
-    *(f"Sink Committer: sink-{topic}" for topic in _SINKS),
+    "select-sink-records", "sink-topics", "Sink Committer: sink-topics",
 }
 """The uids the job graph carries, after PyFlink chains Python operators into one under the first one's uid
 (the router and the dispatcher each take two inputs, fresh tasks and redeliveries, so they are operators of

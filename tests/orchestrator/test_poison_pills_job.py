@@ -43,7 +43,8 @@ def test_poison_pills_are_dead_lettered_and_the_job_keeps_routing(kafka, tmp_pat
     settings = kafka.model_copy(update={
         "state_dir": tmp_path, "prompts_dir": tmp_path / "prompts", "router_prompt_version": "v2",
         "router_policy": "llm", "llm_provider": "local", "llm_base_url": None, "llm_port": free_port(),
-        "llm_max_attempts": 1, "llm_timeout_s": 5.0, "router_answer_attempts": 1, "flink_parallelism": 1})
+        "llm_max_attempts": 1, "llm_timeout_s": 5.0, "router_answer_attempts": 1, "flink_parallelism": 1,
+        "redelivery_attempts": 0})  # the closed model port: a routing dead letter at once, not a redelivery
     tag = uuid.uuid4().hex[:10]
     valid = Envelope(lead_id=f"lead-{tag}", produced_by="web_form", lead={"name": "Ada", "company_name": tag})
     deep = '{"lead_id": "deep-' + tag + '", "produced_by": "web_form", "context": ' + "[" * 5000 + "]" * 5000 + "}"

@@ -8,6 +8,7 @@ own lead, so the tests share one stack.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 
 import httpx
 import pytest
@@ -110,7 +111,9 @@ def test_an_agent_that_stays_down_sends_the_message_to_dead_letters(routing_stac
         lead_id = _submit(routing_stack, _lead("Down Dora"))
         letter = routing_stack.wait_for(DEAD_LETTERS, lambda d: d.get("lead_id") == lead_id, timeout_s=180)
         assert letter["stage"] == "dispatch" and letter["agent"] == "lead_ingestion"
-        assert "3 attempt" in letter["reason"]
+        assert "3 attempt" in letter["reason"] and "after 2 redeliveries" in letter["reason"]
+        waits = [e for e in routing_stack.records(WORKFLOW_EVENTS, lead_id) if e["kind"] == "retrying"]
+        assert [e["figures"]["redelivery"] for e in waits] == [1, 2], "set aside twice before the dead letter"
     finally:
         process.start(agents_service.process_spec(routing_stack.settings), routing_stack.settings)
 
@@ -134,6 +137,8 @@ def test_killing_the_job_mid_flight_loses_no_lead_and_sends_no_email_twice(routi
     assert event["kind"] == "ended", event
     reports = [m for m in routing_stack.records(AGENT_MESSAGES, lead_id) if m["produced_by"] == "send_email"]
     assert len({m["message_id"] for m in reports}) == 1, "send_email produced one report, replays deduplicated"
+    decided = Counter(d["message_id"] for d in routing_stack.records(ROUTING_DECISIONS, lead_id))
+    assert max(decided.values()) == 1, f"the replay after the kill logged a decision twice: {decided}"
     sent = reports[0]["context"]["sent_count"]
     assert len(_mails_to(routing_stack, lead["email"])) == sent
 

@@ -56,7 +56,8 @@ def test_dedupe_state_survives_a_restart_from_an_incremental_rocksdb_checkpoint(
         "state_dir": tmp_path, "prompts_dir": tmp_path / "prompts", "router_prompt_version": "v2",
         "router_policy": "llm", "llm_provider": "local", "llm_base_url": None, "llm_port": free_port(),
         "llm_max_attempts": 1, "llm_timeout_s": 5.0, "router_answer_attempts": 1, "flink_parallelism": 1,
-        "flink_checkpoint_interval_ms": 1000})
+        "flink_checkpoint_interval_ms": 1000,
+        "redelivery_attempts": 0})  # the closed model port: a routing dead letter at once
     assert job.job_config(settings)["state.backend.type"] == "rocksdb"
     tag = uuid.uuid4().hex[:10]
     message = Envelope(lead_id=f"lead-{tag}", produced_by="web_form", lead={"name": "Ada", "company_name": tag})
@@ -78,6 +79,9 @@ def test_dedupe_state_survives_a_restart_from_an_incremental_rocksdb_checkpoint(
         _run_until(settings, group, routed_and_checkpointed)
         resume = job.latest_checkpoint(settings)
         assert routed_at and resume is not None, "the first run neither routed the message nor checkpointed after it"
+        keys = {record.key for record in bus.read([DEAD_LETTERS], idle_timeout_s=1.0)
+                if record.value and json.loads(record.value).get("message_id") == message.message_id}
+        assert keys == {message.lead_id}, "every record the job writes keeps the lead id as its key"
         assert job.job_config(settings)["execution.state-recovery.ignore-unclaimed-state"] == "false"
 
         bus.publish(AGENT_MESSAGES, message.to_json().encode(), key=message.lead_id)  # a redelivered copy

@@ -90,6 +90,9 @@ def producer_config(bootstrap_servers: str, *, client_id: str, send_timeout_s: f
 class KafkaBus:
     """A real Kafka producer, plus bounded reads for tools and tests.
 
+    Reads see committed records only (`read_committed`): the routing job writes its topics in
+    transactions, and a record of a transaction a crash aborted is never read.
+
     A publish waits up to `send_timeout_s` (30 s) for its acknowledgement: long enough to ride out the
     loss of one broker of three, which stalls writes for about 10 s until the cluster fences it and moves
     its leaders (measured in tests/infra/test_kafka_cluster.py)."""
@@ -127,7 +130,7 @@ class KafkaBus:
         consumer = KafkaConsumer(
             *topics, bootstrap_servers=self.bootstrap_servers, client_id=f"{self._client_id}-reader",
             group_id=group, enable_auto_commit=group is not None,
-            auto_offset_reset="earliest" if from_beginning else "latest",
+            auto_offset_reset="earliest" if from_beginning else "latest", isolation_level="read_committed",
             consumer_timeout_ms=int(idle_timeout_s * 1000) if idle_timeout_s is not None else float("inf"),
         )
         count = 0
@@ -166,7 +169,8 @@ class GroupConsumer:
         try:
             self._consumer = KafkaConsumer(
                 *topics, bootstrap_servers=bootstrap_servers, client_id=client_id, group_id=group,
-                enable_auto_commit=False, auto_offset_reset="earliest", request_timeout_ms=self._timeout_ms,
+                enable_auto_commit=False, auto_offset_reset="earliest", isolation_level="read_committed",
+                request_timeout_ms=self._timeout_ms,
                 session_timeout_ms=int(session_timeout_s * 1000),
                 heartbeat_interval_ms=int(session_timeout_s * 1000 / 3),  # a third of the session, as Kafka advises
                 reconnect_backoff_max_ms=2000,  # back within seconds of a broker restart, not kafka-python's 30 s

@@ -4,7 +4,9 @@ The Kafka broker's classpath is resolved with its dependencies from a pom kept i
 `infra/maven/`; the Flink jars are shaded, self-contained artifacts copied by coordinate
 (flink-model-openai's parent pom is not published, so its dependency tree cannot be read).
 `fetch` runs Maven once per set and version and then writes a manifest, so a later call
-only checks that the manifest's jars are there and intact.
+only checks that the manifest's jars are there and intact. One small jar of our own
+(`infra/java/`: the routing job's keyed record serializer) is compiled with javac against
+those jars, once per source hash, into the same cache.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 from sdr_pipeline.exceptions import InfraError
 from sdr_pipeline.settings import Settings
 
-__all__ = ["JarSet", "fetch", "flink_jars", "flink_sql_jars", "jar_sets", "kafka_classpath"]
+__all__ = ["JarSet", "fetch", "flink_jars", "flink_sql_jars", "jar_sets", "kafka_classpath", "own_jar"]
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +94,46 @@ def fetch(settings: Settings) -> list[JarSet]:
             logger.debug("%s jars present in %s", jar_set.name, jar_set.folder)
             continue
         _resolve(jar_set, settings)
+    own_jar(settings)
     return sets
+
+
+def _java_sources() -> list[Path]:
+    root = Path(str(resources.files("sdr_pipeline.infra") / "java"))
+    return sorted(root.rglob("*.java"))
+
+
+def own_jar(settings: Settings) -> Path:
+    """Our own Flink classes as a jar, compiled with javac against flink-dist and the Kafka connector once per
+    source hash (a changed source builds a new jar beside the old one)."""
+    sources = _java_sources()
+    digest = hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()[:12]
+    jar = settings.jars_dir / f"sdr-flink-{digest}" / "sdr-flink.jar"
+    if _jar_is_intact(jar):
+        return jar
+    javac, packer = shutil.which("javac"), shutil.which("jar")
+    if javac is None or packer is None:
+        raise InfraError("javac", "not found: the routing job's Kafka record serializer is compiled from "
+                         "src/sdr_pipeline/infra/java", fix="install a JDK 17 (`make system-deps` does)")
+    import pyflink
+
+    dist = sorted((Path(pyflink.__file__).parent / "lib").glob("flink-dist-*.jar"))
+    classpath = ":".join(str(path) for path in [*dist, *jar_sets(settings)[1].jars()])
+    staging = jar.parent.with_name(jar.parent.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    (staging / "classes").mkdir(parents=True)
+    for argv in ([javac, "--release", "17", "-nowarn", "-cp", classpath, "-d", str(staging / "classes"),
+                  *map(str, sources)],
+                 [packer, "cf", str(staging / jar.name), "-C", str(staging / "classes"), "."]):
+        done = subprocess.run(argv, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise InfraError("javac", f"could not build {jar.name}: {(done.stderr or done.stdout).strip()[-800:]}",
+                             fix="check the JDK (17) and run `make deps` again")
+    shutil.rmtree(staging / "classes")
+    shutil.rmtree(jar.parent, ignore_errors=True)
+    staging.rename(jar.parent)
+    logger.info("built %s from %d Java source(s)", jar, len(sources))
+    return jar
 
 
 def _resolve(jar_set: JarSet, settings: Settings) -> None:
@@ -148,8 +189,8 @@ def kafka_classpath(settings: Settings) -> str:
 
 
 def flink_jars(settings: Settings) -> list[Path]:
-    """Jars to put on `pipeline.jars` of a PyFlink job."""
-    return jar_sets(settings)[1].jars()
+    """Jars to put on `pipeline.jars` of a PyFlink job: the Kafka connector and our own classes."""
+    return [*jar_sets(settings)[1].jars(), own_jar(settings)]
 
 
 def flink_sql_jars(settings: Settings) -> list[Path]:

@@ -17,7 +17,8 @@
     Router / Dispatcher ◄── Redeliver (keyed by lead_id: held until due) ◄┘
 
 Every operator emits (topic, key, value) tuples; the ones addressed to a real topic go
-to its Kafka sink (routing_decisions, dead_letters, workflow_events, needs_review, redeliveries). A task
+to one transactional Kafka sink (routing_decisions, dead_letters, workflow_events, needs_review,
+redeliveries), keyed by lead, committed with each checkpoint: a crash leaves no record twice. A task
 that failed for a passing reason waits on `redeliveries` (a timer per lead, checkpointed with the state)
 for minutes, not seconds, before it is dead-lettered. State lives in RocksDB
 with incremental checkpoints, retained in the state folder; a restart resumes from the newest
@@ -268,13 +269,11 @@ def build_job(env, settings: Settings, *, group_id: str = "sdr-router", prompt_v
     """Add the routing topology to `env`; it starts routing with `prompt_version` (default: the settings')
     until router_control (or the broadcast state of a checkpoint) names another."""
     from pyflink.common import Time, Types, WatermarkStrategy
-    from pyflink.common.serialization import SimpleStringSchema
     from pyflink.datastream import AsyncDataStream
     from pyflink.datastream.connectors.base import DeliveryGuarantee
     from pyflink.datastream.connectors.kafka import (
         KafkaOffsetResetStrategy,
         KafkaOffsetsInitializer,
-        KafkaRecordSerializationSchema,
         KafkaSink,
         KafkaSource,
     )
@@ -306,7 +305,8 @@ def build_job(env, settings: Settings, *, group_id: str = "sdr-router", prompt_v
         builder = (KafkaSource.builder().set_bootstrap_servers(settings.bootstrap_servers).set_topics(topic)
                    .set_group_id(group)
                    .set_starting_offsets(KafkaOffsetsInitializer.committed_offsets(KafkaOffsetResetStrategy.EARLIEST))
-                   .set_property("commit.offsets.on.checkpoint", "true"))
+                   .set_property("commit.offsets.on.checkpoint", "true")
+                   .set_property("isolation.level", "read_committed"))  # redeliveries come from our own sink
         builder._j_builder.setDeserializer(_null_safe_values())  # see _null_safe_values: PyFlink has no setter
         return builder.build()
 
@@ -353,14 +353,34 @@ def build_job(env, settings: Settings, *, group_id: str = "sdr-router", prompt_v
         output_type=row,
     ).uid("dispatch").name("dispatch: POST to agent")
     everything = gated.union(deduped, routed, ledgered, dispatched, taken)
-    for topic in _SINK_TOPICS:
-        sink = (KafkaSink.builder().set_bootstrap_servers(settings.bootstrap_servers)
-                .set_record_serializer(KafkaRecordSerializationSchema.builder().set_topic(topic)
-                                       .set_value_serialization_schema(SimpleStringSchema()).build())
-                .set_delivery_guarantee(DeliveryGuarantee.AT_LEAST_ONCE).build())
-        (everything.filter(lambda r, wanted=topic: r[0] == wanted).uid(f"select-{topic}").name(f"select {topic}")
-         .map(lambda r: r[2], output_type=Types.STRING()).uid(f"value-{topic}").name(f"value of {topic}")
-         .sink_to(sink).uid(f"sink-{topic}").name(f"sink: {topic}"))
+    # one transactional sink for every topic the job writes: a record is visible (to read_committed readers,
+    # as every reader of ours is) only once the checkpoint that covers it completes, so a crash and replay
+    # leave no decision, event or dead letter twice; each keeps its lead id as the key (KeyedTopicRecords).
+    # Without checkpoints (a quick test graph) nothing would ever commit: at-least-once then.
+    exactly_once = env.get_checkpoint_config().is_checkpointing_enabled()
+    builder = (KafkaSink.builder().set_bootstrap_servers(settings.bootstrap_servers)
+               .set_delivery_guarantee(DeliveryGuarantee.EXACTLY_ONCE if exactly_once else
+                                       DeliveryGuarantee.AT_LEAST_ONCE)
+               .set_transactional_id_prefix(f"{group_id}-out")
+               .set_property("transaction.timeout.ms", str(_TRANSACTION_TIMEOUT_MS)))
+    builder._j_builder.setRecordSerializer(_keyed_topic_records())  # see _keyed_topic_records
+    (everything.filter(lambda r: r[0] in _SINK_TOPICS).uid("select-sink-records").name("records for their topics")
+     .sink_to(builder.build()).uid("sink-topics").name("sink: " + ", ".join(_SINK_TOPICS)))
+
+
+_TRANSACTION_TIMEOUT_MS = 10 * 60 * 1000
+"""How long the broker keeps a sink transaction open before aborting it: far above a checkpoint and a restart,
+and below the broker's transaction.max.timeout.ms (15 min by default, which Flink's own default of an hour
+exceeds, so the sink could not start)."""
+
+
+def _keyed_topic_records():
+    """Our record serializer (infra/java/KeyedTopicRecords.java, on pipeline.jars): (topic, key, value) rows
+    to keyed records. PyFlink's `set_record_serializer` reads fields only its own builder's schemas have, so
+    the Java builder is given it directly."""
+    from pyflink.util.java_utils import load_java_class
+
+    return load_java_class("org.sdrpipeline.flink.KeyedTopicRecords").newInstance()
 
 
 def job_config(settings: Settings) -> dict[str, str]:
