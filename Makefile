@@ -21,7 +21,7 @@ help:  ## list the targets
 demo: deps llm-deps  ## install what is missing, start the stack and run the demo
 	$(CLI) demo
 
-test: deps llm-deps  ## install what is missing and run the whole test suite, end-to-end tier included
+test: deps llm-deps  ## install what is missing and run the whole test suite, end-to-end tier and every notebook (nbmake) included
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-e2e: deps llm-deps  ## only the routing job's end-to-end tests on the default local model

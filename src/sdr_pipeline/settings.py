@@ -74,6 +74,16 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str | None = None
     """Tracking server of an external MLflow; unset means the local server."""
 
+    # --- JupyterLab (`sdr-pipeline lab`) ---------------------------------------------
+    lab_host: str = "127.0.0.1"
+    """Interface JupyterLab binds to; loopback by default, since whoever reaches it runs code here."""
+    lab_port: int = 8888
+    """Port of JupyterLab."""
+    lab_token: SecretStr = SecretStr("")
+    """Token JupyterLab asks for; unset means a random one made once in <state_dir>/secrets/lab.key."""
+    lab_root_dir: Path = Path(".")
+    """Folder JupyterLab opens (the checkout, with notebooks/ and evals/)."""
+
     # --- LLM -----------------------------------------------------------------------
     llm_provider: Literal["local", "openai"] = "local"
     """`local` serves a GGUF model with llama-server; `openai` uses any compatible base URL."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sdr_pipeline.agents import service as agents_service
+from sdr_pipeline.infra import lab
 from sdr_pipeline.infra.stack import INFRA_PARTS, Part
 from sdr_pipeline.intake import service as intake_service
 from sdr_pipeline.llm import server as llm_server
@@ -17,4 +18,6 @@ SERVICES = (
     Part("router", job.process_spec, before_start=job.clear_ready),
 )
 """What `demo` starts on top: the agents, the intake service and the routing job."""
-ALL = (*INFRA, *SERVICES)
+LAB = (Part(lab.NAME, lab.process_spec),)
+"""What `sdr-pipeline lab` adds: JupyterLab; last, so `infra down` stops it before what its kernels use."""
+ALL = (*INFRA, *SERVICES, *LAB)

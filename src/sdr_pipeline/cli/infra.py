@@ -17,7 +17,7 @@ from sdr_pipeline.settings import Settings
 app = typer.Typer(no_args_is_help=True)
 console = Console()
 
-_PARTS_HELP = "Parts to act on (default: kafka mlflow smtp llm), e.g. kafka mlflow."
+_PARTS_HELP = "Parts to act on (default: kafka mlflow smtp llm), e.g. kafka mlflow, or lab (JupyterLab)."
 
 
 def _render(rows: list[PartStatus]) -> None:
@@ -96,7 +96,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="One JSON object f
 
 @app.command()
 def logs(part: str = typer.Argument(..., help="kafka (kafka-2, kafka-3 with three brokers), mlflow, smtp, "
-                                                 "llama-server, agents, intake or router."),
+                                                 "llama-server, agents, intake, router or lab."),
          lines: int = typer.Option(40, "--lines", "-n", help="How many of the last lines to show.")) -> None:
     """Show the end of one part's log file."""
     tail = process.log_tail(Settings(), part, lines=lines)

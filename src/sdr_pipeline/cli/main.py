@@ -64,6 +64,8 @@ def _register_groups() -> None:
     app.add_typer(review.app, name="review", help="Decisions too unsure to act on: list them, resolve them.")
     from sdr_pipeline.cli import drill
     app.command(name="drill")(drill.drill)
+    from sdr_pipeline.cli import lab
+    app.command(name="lab")(lab.lab)
 
 
 _register_groups()
