@@ -16,15 +16,15 @@ from sdr_pipeline.agents.opt_outs import OptOut, opt_out_in_reply
 from sdr_pipeline.agents.outbox import (
     Outbox,
     OutgoingEmail,
-    RetryPolicy,
     _permanent_refusals,
 )
+from sdr_pipeline.backoff import Backoff
 from sdr_pipeline.contracts import utc_now
 from sdr_pipeline.exceptions import InfraError
 from tests.agents.conftest import RecordingSender
 
 NOW = utc_now()
-RETRY = RetryPolicy(max_attempts=3, initial_s=60.0, max_s=600.0)
+RETRY = Backoff(attempts=3, initial_s=60.0, max_s=600.0)
 
 
 class FlakySender(RecordingSender):

@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from sdr_pipeline.agents import create_app, output_message_id
-from sdr_pipeline.agents.outbox import Outbox, OutgoingEmail, RetryPolicy
+from sdr_pipeline.agents.outbox import Outbox, OutgoingEmail
+from sdr_pipeline.backoff import Backoff
 from sdr_pipeline.agents.send_email import OPT_OUT_TOPICS, learn
 from sdr_pipeline.contracts import (
     AGENT_MESSAGES,
@@ -112,7 +113,7 @@ class DownSender(RecordingSender):
 
 
 async def test_a_due_e_mail_that_keeps_failing_is_503_until_failed_for_good(settings, bus) -> None:
-    outbox = outbox_at(settings, DownSender(), retry=RetryPolicy(max_attempts=2))
+    outbox = outbox_at(settings, DownSender(), retry=Backoff(attempts=2, initial_s=60.0, max_s=3600.0))
     app = create_app(settings, llm=ScriptedLLM([]), publisher=bus, outbox=outbox, leads=known_leads())
     async with agents_client(app, settings) as client:
         first = await post(client, envelope("active_outreach", DRAFT, hop=3))

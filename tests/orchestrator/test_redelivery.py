@@ -9,6 +9,7 @@ import time
 import httpx
 import pytest
 
+from sdr_pipeline.backoff import Backoff
 from sdr_pipeline.contracts import DEAD_LETTERS, ROUTING_DECISIONS, WORKFLOW_EVENTS
 from sdr_pipeline.contracts.topics import REDELIVERIES
 from sdr_pipeline.contracts.workflow import DispatchTask, Redelivery, RouteTask
@@ -21,9 +22,10 @@ from sdr_pipeline.orchestrator.steps import (
     LeadLedger,
     Ledger,
     Redeliver,
-    RedeliveryPolicy,
     RouteStep,
+    redelivery_backoff,
 )
+from sdr_pipeline.settings import Settings
 from tests.orchestrator.test_steps import (
     DISPATCH_SECRET,
     LIMITS,
@@ -35,7 +37,7 @@ from tests.orchestrator.test_steps import (
     _raw_lead,
 )
 
-POLICY = RedeliveryPolicy(attempts=3, initial_s=30.0, max_s=60.0)
+POLICY = Backoff(attempts=3, initial_s=30.0, max_s=60.0)
 
 
 def _down(request: httpx.Request) -> httpx.Response:
@@ -50,7 +52,7 @@ def _set_aside(task_json: str) -> tuple[Redelivery, dict]:
 
 def test_the_delays_double_up_to_the_cap():
     assert [POLICY.delay_s(n) for n in (1, 2, 3, 4)] == [30.0, 60.0, 60.0, 60.0]
-    defaults = RedeliveryPolicy()
+    defaults = redelivery_backoff(Settings())
     assert sum(defaults.delay_s(n) for n in range(1, defaults.attempts + 1)) >= 30 * 60, "an outage of minutes"
 
 

@@ -9,6 +9,7 @@ import json
 import httpx
 import pytest
 
+from sdr_pipeline.backoff import Backoff
 from sdr_pipeline.contracts import DEAD_LETTERS, NEEDS_REVIEW, ROUTING_DECISIONS, WORKFLOW_EVENTS, Envelope
 from sdr_pipeline.contracts.decision import ControlMessage
 from sdr_pipeline.contracts.raw import RecordBounds
@@ -160,7 +161,7 @@ def test_ledger_state_survives_a_json_round_trip():
 DISPATCH_SECRET = "dispatch-secret-for-tests"
 
 
-def _dispatch(task_json: str, handler, *, redelivery: steps.RedeliveryPolicy = steps.RedeliveryPolicy()) -> list:
+def _dispatch(task_json: str, handler, *, redelivery: Backoff = steps.NO_REDELIVERY) -> list:
     dispatcher = Dispatcher(REGISTRY, "http://agents.test", backoff_initial_s=0.01, backoff_max_s=0.02,
                             secret=DISPATCH_SECRET, redelivery=redelivery)
 
@@ -199,7 +200,7 @@ def test_dispatcher_dead_letters_after_max_attempts_when_no_redelivery_is_left()
         calls.append(request)
         return httpx.Response(503, text="agent down")
 
-    [output] = _dispatch(_decided("lead_ingestion"), handler, redelivery=steps.RedeliveryPolicy(attempts=0))
+    [output] = _dispatch(_decided("lead_ingestion"), handler, redelivery=steps.NO_REDELIVERY)
     assert len(calls) == REGISTRY.get("lead_ingestion").max_attempts
     letter = json.loads(output.value)
     assert output.topic == DEAD_LETTERS and letter["stage"] == "dispatch" and letter["agent"] == "lead_ingestion"

@@ -35,10 +35,11 @@ from fastapi.responses import JSONResponse
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from sdr_pipeline.agents.idempotency import IdempotencyStore
-from sdr_pipeline.agents.outbox import Outbox, RetryPolicy
+from sdr_pipeline.agents.outbox import Outbox
 from sdr_pipeline.agents.recipients import IntakeDirectory, LeadDirectory
 from sdr_pipeline.agents.runtime import AgentDeps, AgentHandler, AgentWork, Publisher
 from sdr_pipeline.agents.tools import ResearchTools
+from sdr_pipeline.backoff import Backoff
 from sdr_pipeline.contracts import (
     AGENT_MESSAGES,
     AgentResponse,
@@ -208,7 +209,7 @@ class OptOutConsumer(Protocol):
 
 _WATCH_POLL_S = 1.0
 """How long one poll of the opt-out watcher waits; also how soon it notices it must stop."""
-_WATCH_RECONNECT = RetryPolicy(max_attempts=1, initial_s=1.0, max_s=60.0)
+_WATCH_RECONNECT = Backoff(attempts=1, initial_s=1.0, max_s=60.0)
 """Pause before the watcher reconnects after a failure, doubling up to a minute."""
 
 

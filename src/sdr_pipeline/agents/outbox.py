@@ -9,7 +9,7 @@ Message-ID header is deterministic, so the receiving side can still spot a dupli
 header names the lead (the Message-ID carries an opaque, signed thread token instead).
 
 Each row is handled on its own, so one bad row never holds up the others: a failed attempt
-puts it back to `pending` with a `retry_at` that doubles each time (`RetryPolicy`), and after
+puts it back to `pending` with a `retry_at` that doubles each time (`Backoff`), and after
 `max_attempts` it is `failed`; a row that cannot even be built into an e-mail fails at once.
 
 The suppression list holds the addresses that must never get another e-mail: opt-outs
@@ -32,8 +32,9 @@ from pathlib import Path
 from typing import Literal, Protocol
 from urllib.parse import quote
 
-from tenacity import RetryCallState, retry, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from sdr_pipeline.backoff import Backoff
 from sdr_pipeline.contracts import utc_now
 from sdr_pipeline.exceptions import InfraError
 from sdr_pipeline.infra.state_db import open_state_db
@@ -44,7 +45,6 @@ __all__ = [
     "Outbox",
     "OutboxRow",
     "OutgoingEmail",
-    "RetryPolicy",
     "SmtpSender",
     "Suppression",
 ]
@@ -104,28 +104,6 @@ class SmtpSender:
             refused = smtp.send_message(message)  # the recipients refused while others were accepted
             return {address: f"{code} {reply.decode('utf-8', 'replace')}"
                     for address, (code, reply) in refused.items() if 500 <= code < 600}
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how far apart the outbox tries one e-mail (tenacity's exponential wait, kept in the row)."""
-
-    max_attempts: int = 5
-    """Attempts before the row is `failed`."""
-    initial_s: float = 60.0
-    """Wait after the first failed attempt; doubles after each further one."""
-    max_s: float = 3600.0
-    """Longest wait between two attempts."""
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> RetryPolicy:
-        return cls(settings.outbox_max_attempts, settings.outbox_retry_initial_s, settings.outbox_retry_max_s)
-
-    def delay_s(self, attempts: int) -> float:
-        """Seconds to wait after `attempts` failed attempts (1 for the first)."""
-        state = RetryCallState(None, None, (), {})
-        state.attempt_number = max(1, attempts)
-        return float(wait_exponential(multiplier=self.initial_s, max=self.max_s)(state))
 
 
 @dataclass(frozen=True)
@@ -230,12 +208,12 @@ class Outbox:
     """SQLite-backed outbox shared by the send_email agent and the scheduler."""
 
     def __init__(self, path: Path, sender: EmailSender, *, sender_address: str, stale_claim_s: float = 600.0,
-                 retry: RetryPolicy | None = None, unsubscribe_to: str | None = None,
+                 retry: Backoff | None = None, unsubscribe_to: str | None = None,
                  unsubscribe_url: str | None = None) -> None:
         self.path = path
         self.sender_address = sender_address
         self.stale_claim_s = stale_claim_s
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or Backoff(5, 60.0, 3600.0)
         self.unsubscribe_to = unsubscribe_to or sender_address
         """mailto: address of the List-Unsubscribe header."""
         self.unsubscribe_url = unsubscribe_url
@@ -397,7 +375,7 @@ class Outbox:
         self._fail_exhausted_claims(stale)
         where = ("send_at <= ? AND attempts < ? AND ((status IN ('pending', 'scheduled') AND "
                  "(retry_at IS NULL OR retry_at <= ? OR ?)) OR (status = 'sending' AND claimed_at < ?))")
-        args: list = [moment.isoformat(), self.retry.max_attempts, moment.isoformat(), ignore_backoff, stale]
+        args: list = [moment.isoformat(), self.retry.attempts, moment.isoformat(), ignore_backoff, stale]
         if message_id is not None:
             where += " AND message_id = ?"
             args.append(message_id)
@@ -423,11 +401,11 @@ class Outbox:
             cursor = self._db.execute(
                 "UPDATE outbox SET status = 'failed', last_error = ? WHERE status = 'sending' AND claimed_at < ? "
                 "AND attempts >= ?",
-                ((f"claimed {self.retry.max_attempts} times and never confirmed sent (the sender stopped mid-send); "
-                  "check the mailbox, then requeue it with Outbox.retry_failed"), stale, self.retry.max_attempts))
+                ((f"claimed {self.retry.attempts} times and never confirmed sent (the sender stopped mid-send); "
+                  "check the mailbox, then requeue it with Outbox.retry_failed"), stale, self.retry.attempts))
             if cursor.rowcount:
                 logger.error("%d e-mail(s) given up after %d unconfirmed sends", cursor.rowcount,
-                             self.retry.max_attempts)
+                             self.retry.attempts)
 
     def _attempt(self, key: tuple[str, int], moment: datetime, stale: str) -> OutboxRow | None:
         """Claim one row and try to send it; returns it as it ends up, or None if another sender has it."""
@@ -459,7 +437,7 @@ class Outbox:
         return self._get(key)
 
     def _failed_attempt(self, row: OutboxRow, error: str, moment: datetime) -> OutboxRow:
-        if row.attempts >= self.retry.max_attempts:
+        if row.attempts >= self.retry.attempts:
             logger.error("e-mail %d of message_id=%s lead_id=%s failed for good after %d attempts: %s",
                          row.index, row.message_id, row.lead_id, row.attempts, error)
             return self._finish(row, "failed", f"gave up after {row.attempts} attempts; last: {error}")
@@ -469,7 +447,7 @@ class Outbox:
                              "WHERE message_id = ? AND idx = ?",
                              (error, retry_at.isoformat(), row.message_id, row.index))
         logger.warning("sending e-mail %d of message_id=%s lead_id=%s failed (attempt %d of %d, next at %s): %s",
-                       row.index, row.message_id, row.lead_id, row.attempts, self.retry.max_attempts,
+                       row.index, row.message_id, row.lead_id, row.attempts, self.retry.attempts,
                        retry_at.isoformat(timespec="seconds"), error)
         return self._get((row.message_id, row.index))
 
@@ -487,7 +465,7 @@ class Outbox:
                 "UPDATE outbox SET status = 'sending', claimed_at = ?, attempts = attempts + 1 "
                 "WHERE message_id = ? AND idx = ? AND attempts < ? AND (status IN ('pending', 'scheduled') "
                 "OR (status = 'sending' AND claimed_at < ?))",
-                (moment.isoformat(), *key, self.retry.max_attempts, stale),
+                (moment.isoformat(), *key, self.retry.attempts, stale),
             )
             if cursor.rowcount != 1:
                 return None

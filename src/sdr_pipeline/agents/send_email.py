@@ -32,9 +32,10 @@ from pydantic import ValidationError
 
 from sdr_pipeline.agents.app import output_message_id
 from sdr_pipeline.agents.opt_outs import opt_out_in_reply
-from sdr_pipeline.agents.outbox import Outbox, OutboxRow, OutgoingEmail, RetryPolicy, SmtpSender
+from sdr_pipeline.agents.outbox import Outbox, OutboxRow, OutgoingEmail, SmtpSender
 from sdr_pipeline.agents.recipients import IntakeDirectory
 from sdr_pipeline.agents.runtime import AgentDeps, AgentWork
+from sdr_pipeline.backoff import Backoff
 from sdr_pipeline.contracts import (
     AGENT_MESSAGES,
     WORKFLOW_EVENTS,
@@ -76,7 +77,8 @@ _CONTRACT = "drafted_emails"
 def default_outbox(settings: Settings) -> Outbox:
     """The outbox under the state directory, sending through the configured SMTP server."""
     return Outbox(settings.state_dir / "agents" / "outbox.sqlite", SmtpSender(settings),
-                  sender_address=settings.email_from, retry=RetryPolicy.from_settings(settings),
+                  sender_address=settings.email_from, retry=Backoff(settings.outbox_max_attempts, settings.outbox_retry_initial_s,
+                                settings.outbox_retry_max_s),
                   stale_claim_s=settings.outbox_claim_timeout_s, unsubscribe_to=settings.email_unsubscribe_to, unsubscribe_url=settings.email_unsubscribe_url)
 
 
@@ -127,7 +129,7 @@ def _report(rows: list[OutboxRow]) -> DeliveryReport:
                           cancelled_count=count("cancelled"))
 
 
-def _undelivered(rows: list[OutboxRow], retry: RetryPolicy) -> InfraError | None:
+def _undelivered(rows: list[OutboxRow], retry: Backoff) -> InfraError | None:
     """Why a due e-mail of this message did not go out, as the error the caller answers 503 with; None if
     every e-mail was sent, scheduled or cancelled on purpose (then the report tells the truth)."""
     for row in sorted(rows, key=lambda row: row.index):
@@ -138,7 +140,7 @@ def _undelivered(rows: list[OutboxRow], retry: RetryPolicy) -> InfraError | None
                                   "again; `sdr-pipeline agents outbox` shows it")
         if row.status == "pending":
             retry_at = row.retry_at.isoformat(timespec="seconds") if row.retry_at else "the next scheduler pass"
-            return InfraError("smtp", f"{where} not sent yet (attempt {row.attempts} of {retry.max_attempts}): "
+            return InfraError("smtp", f"{where} not sent yet (attempt {row.attempts} of {retry.attempts}): "
                                       f"{row.last_error}",
                               fix=f"nothing to do if the mail server comes back: the outbox tries again at "
                                   f"{retry_at}, and a retried dispatch reports it")

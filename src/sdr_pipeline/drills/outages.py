@@ -20,7 +20,7 @@ from sdr_pipeline.drills.stack import DrillStack
 from sdr_pipeline.infra.secrets import shared_secret
 from sdr_pipeline.infra.smtp import read_mailbox
 from sdr_pipeline.orchestrator.dead_letters import plan_replay, publish_replays, read_letters, replayed_refs
-from sdr_pipeline.orchestrator.steps import RedeliveryPolicy
+from sdr_pipeline.orchestrator.steps import redelivery_backoff
 
 __all__ = ["agents_down", "agents_gone"]
 
@@ -30,7 +30,7 @@ BURST = 4
 
 def _schedule_s(stack: DrillStack) -> float:
     """How long the job keeps setting a task aside before it dead-letters it (the waits alone)."""
-    policy = RedeliveryPolicy.from_settings(stack.settings)
+    policy = redelivery_backoff(stack.settings)
     return sum(policy.delay_s(n) for n in range(1, policy.attempts + 1))
 
 

@@ -71,8 +71,8 @@ from sdr_pipeline.orchestrator.steps import (
     Ledger,
     Limits,
     Redeliver,
-    RedeliveryPolicy,
     RouteStep,
+    redelivery_backoff,
 )
 from sdr_pipeline.registry import load_registry
 from sdr_pipeline.router import StartVersion, list_prompts, load_prompt, start_version
@@ -293,7 +293,7 @@ def build_job(env, settings: Settings, *, group_id: str = "sdr-router", prompt_v
             raise UserError(f"the router's example pool is missing: {', '.join(missing)}",
                             fix="run from the checkout, or set SDR_ROUTER_EXAMPLE_POOL to dataset files with a dev split")
     secret = shared_secret(settings, "dispatch")
-    redelivery = RedeliveryPolicy.from_settings(settings)
+    redelivery = redelivery_backoff(settings)
     route = replace(route, redelivery=redelivery, secret=secret)
     dispatcher = Dispatcher(registry, settings.agents_url, bounds=bounds, secret=secret, redelivery=redelivery)
     redeliver = Redeliver(secret=secret, bounds=bounds)

@@ -40,6 +40,7 @@ import httpx
 from pydantic import ValidationError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
+from sdr_pipeline.backoff import Backoff
 from sdr_pipeline.contracts.decision import (
     ControlMessage,
     DeadLetter,
@@ -80,11 +81,12 @@ __all__ = [
     "Ledger",
     "Limits",
     "Output",
+    "NO_REDELIVERY",
     "Redeliver",
-    "RedeliveryPolicy",
     "RouteStep",
     "SeenMessages",
     "input_hash",
+    "redelivery_backoff",
     "timeout_dead_letter",
 ]
 
@@ -161,25 +163,17 @@ def timeout_dead_letter(task_json: str, *, stage: str, bounds: RecordBounds = Re
                  message_id=task.envelope.message_id, decision=getattr(task, "decision", None))
 
 
-@dataclass(frozen=True)
-class RedeliveryPolicy:
-    """How long a task that failed for a passing reason is tried again, from settings."""
+NO_REDELIVERY = Backoff(attempts=0, initial_s=30.0, max_s=900.0)
+"""Steps built without a schedule (a unit test, a quick graph) dead-letter a passing failure at once."""
 
-    attempts: int = 6
-    initial_s: float = 30.0
-    max_s: float = 900.0
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> RedeliveryPolicy:
-        return cls(settings.redelivery_attempts, settings.redelivery_initial_s, settings.redelivery_max_s)
-
-    def delay_s(self, redelivery: int) -> float:
-        """The wait before redelivery number `redelivery` (1 for the first): doubling, capped."""
-        return min(self.max_s, self.initial_s * 2 ** max(0, redelivery - 1))
+def redelivery_backoff(settings: Settings) -> Backoff:
+    """The redelivery schedule the settings describe (SDR_REDELIVERY_*)."""
+    return Backoff(settings.redelivery_attempts, settings.redelivery_initial_s, settings.redelivery_max_s)
 
 
 def _set_aside(stage: RedeliveryStage, task: RouteTask | DispatchTask, error: BaseException, *,
-               policy: RedeliveryPolicy, secret: str, bounds: RecordBounds,
+               policy: Backoff, secret: str, bounds: RecordBounds,
                agent: str | None = None) -> list[Output] | None:
     """The task on `redeliveries`, due after the policy's next wait, and a `retrying` event; None once the
     policy's attempts are spent, or when the record would not fit the producer's limit (the caller then
@@ -379,7 +373,7 @@ class RouteStep:
     cascade: Cascade | None = None
     """The classifier and thresholds of the `cascade` policy."""
     bounds: RecordBounds = RecordBounds()
-    redelivery: RedeliveryPolicy = RedeliveryPolicy()
+    redelivery: Backoff = NO_REDELIVERY
     secret: str = field(default="", repr=False)
     """The routing job's key: signs what it sets aside on `redeliveries` (nothing is set aside without it)."""
 
@@ -628,7 +622,7 @@ class Dispatcher:
     secret: str = field(default="", repr=False)
     """The dispatch secret every agent verifies (SDR_DISPATCH_SECRET or the stack's key); each attempt is signed,
     and so is what is set aside on `redeliveries`."""
-    redelivery: RedeliveryPolicy = RedeliveryPolicy()
+    redelivery: Backoff = NO_REDELIVERY
 
     async def run(self, task_json: str, client: httpx.AsyncClient) -> list[Output]:
         task = None
