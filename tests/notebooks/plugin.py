@@ -84,6 +84,7 @@ class NotebookStack:
         def kafka() -> None:
             stack.up(settings, INFRA_PARTS, ["kafka"])
             _seed_journeys(settings)
+            _seed_decided_messages(settings)
 
         def model() -> None:
             process.start(_standin_spec(settings), settings)
@@ -135,6 +136,32 @@ def _seed_journeys(settings: Settings) -> None:
             bus.publish(ROUTING_DECISIONS, decision)
         for event in log.events:
             bus.publish(WORKFLOW_EVENTS, event)
+    finally:
+        bus.close()
+
+
+HARVESTABLE = 8
+"""Messages put on agent_messages with a decision each (half of them unsure), for 04_label_queue to harvest."""
+
+
+def _seed_decided_messages(settings: Settings) -> None:
+    from sdr_pipeline.contracts import utc_now
+    from sdr_pipeline.contracts.decision import RoutingDecision
+    from sdr_pipeline.contracts.topics import AGENT_MESSAGES, ROUTING_DECISIONS
+    from sdr_pipeline.evals.datasets import load_dataset
+    from sdr_pipeline.infra.bus import KafkaBus
+
+    bus = KafkaBus(settings.bootstrap_servers, client_id="notebook-seed-harvest")
+    try:
+        for number, example in enumerate(load_dataset(DATASET, split="test")[:HARVESTABLE]):
+            message = example.message
+            bus.publish(AGENT_MESSAGES, message, key=message.lead_id)
+            bus.publish(ROUTING_DECISIONS, RoutingDecision(
+                message_id=message.message_id, lead_id=message.lead_id, hop=message.hop, agent=example.expected_agent,
+                confidence=0.45 if number % 2 else 0.93, reason="seeded for the labelling notebook", policy="cascade",
+                prompt_name="router", prompt_version="v6", prompt_hash="", candidates=[example.expected_agent],
+                llm_called=bool(number % 2), latency_s=0.1, decided_by="model" if number % 2 else "classifier",
+                decided_at=utc_now()), key=message.lead_id)
     finally:
         bus.close()
 

@@ -69,6 +69,9 @@ class Example(BaseModel):
     """Why the label is what it is, for the hard ones."""
     split: Split | None = None
     """`dev` (prompt work, few-shot picks) or `test` (the promotion gate); None in source files."""
+    provenance: dict[str, str | int | float | None] = Field(default_factory=dict)
+    """Where a harvested example came from (topic, partition, offset, prompt version, policy, model);
+    empty for written and generated ones."""
 
     @model_validator(mode="before")
     @classmethod

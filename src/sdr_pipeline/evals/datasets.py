@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,14 +17,17 @@ from sdr_pipeline.contracts import dataset as _line_format
 from sdr_pipeline.contracts.dataset import *  # noqa: F403  (the line format, re-exported for the lab)
 from sdr_pipeline.contracts.dataset import ROUTING_LABELS, SPLITS, Example, dataset_sha256
 
-__all__ = [*_line_format.__all__, "count_table", "dump_example", "to_frame", "write_dataset"]
+__all__ = [*_line_format.__all__, "DatasetDiff", "count_table", "diff_datasets", "dump_example", "to_frame",
+           "write_dataset"]
 
 
 def dump_example(example: Example) -> str:
-    """The canonical one-line JSON of an example (no `split` key when it has none)."""
+    """The canonical one-line JSON of an example (no `split` or `provenance` key when it has none)."""
     data = example.model_dump(mode="json")
     if data["split"] is None:
         del data["split"]
+    if not data["provenance"]:
+        del data["provenance"]
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -79,3 +83,33 @@ def count_table(examples: Sequence[Example], *, by: Literal["label", "tag"]) -> 
                          index=pd.Index(index, name=by), dtype="int64")
     table["total"] = table.sum(axis=1) if columns else 0
     return table
+
+
+@dataclass(frozen=True)
+class DatasetDiff:
+    """What changed from one dataset to another, matched by message id."""
+
+    added: list[Example]
+    removed: list[Example]
+    relabelled: list[tuple[Example, Example]]
+    """(before, after) of each message whose expected agent changed."""
+    moved: list[tuple[Example, Example]]
+    """(before, after) of each message that changed split."""
+
+    def label_counts(self, before: Sequence[Example], after: Sequence[Example]) -> pd.DataFrame:
+        """Examples per label before and after, and the change."""
+        frame = pd.DataFrame({"before": Counter(e.expected_agent for e in before),
+                              "after": Counter(e.expected_agent for e in after)}).fillna(0).astype(int)
+        frame["change"] = frame["after"] - frame["before"]
+        return frame.reindex([label for label in ROUTING_LABELS if label in frame.index]).rename_axis("label")
+
+
+def diff_datasets(before: Sequence[Example], after: Sequence[Example]) -> DatasetDiff:
+    """`after` against `before`: added, removed, relabelled and moved examples."""
+    old = {example.message.message_id: example for example in before}
+    new = {example.message.message_id: example for example in after}
+    both = [(old[key], new[key]) for key in old.keys() & new.keys()]
+    return DatasetDiff(
+        added=[new[key] for key in new.keys() - old.keys()], removed=[old[key] for key in old.keys() - new.keys()],
+        relabelled=sorted(((a, b) for a, b in both if a.expected_agent != b.expected_agent), key=lambda p: p[1].id),
+        moved=sorted(((a, b) for a, b in both if a.split != b.split), key=lambda p: p[1].id))
