@@ -9,31 +9,25 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-import httpx
 import pytest
 
 from sdr_pipeline.agents import service as agents_service
 from sdr_pipeline.infra import process, smtp
 from sdr_pipeline.infra.bus import KafkaBus
-from sdr_pipeline.infra.process import ProcessSpec
+from sdr_pipeline.infra.process import ProcessSpec, http_ok
 from sdr_pipeline.intake import service as intake_service
 from sdr_pipeline.orchestrator import job
 from sdr_pipeline.settings import Settings
 from tests.conftest import free_port, private_broker
 
 
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1.0).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def _flaky_spec(settings: Settings, port: int) -> ProcessSpec:
     return ProcessSpec(
         name="flaky-agents", argv=[sys.executable, "-m", "uvicorn", "tests.orchestrator._flaky_agents:app",
                                    "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        host="127.0.0.1", port=port, port_setting="(test)", health=lambda: _healthy(f"http://127.0.0.1:{port}/health"),
+        host="127.0.0.1", port=port, port_setting="(test)", health=lambda: http_ok(f"http://127.0.0.1:{port}/health"),
         env={"SDR_TEST_UPSTREAM": f"http://{settings.agents_host}:{settings.agents_port}"}, start_timeout_s=30,
     )
 

@@ -2,7 +2,7 @@
 
 from sdr_pipeline.contracts import payloads as _payloads
 from sdr_pipeline.contracts.decision import (
-    NONE_DECISION,
+    NONE_AGENT,
     ControlMessage,
     DeadLetter,
     DeadLetterStage,
@@ -34,7 +34,7 @@ __all__ = [
     "ROUTING_DECISIONS",
     "TOPICS",
     "WORKFLOW_EVENTS",
-    "NONE_DECISION",
+    "NONE_AGENT",
     "ControlMessage",
     "DeadLetter",
     "DeadLetterStage",

@@ -18,7 +18,7 @@ from sdr_pipeline.contracts.envelope import utc_now
 from sdr_pipeline.contracts.parsing import parse_json_model
 
 __all__ = [
-    "NONE_DECISION",
+    "NONE_AGENT",
     "ControlMessage",
     "DeadLetter",
     "DeadLetterStage",
@@ -41,8 +41,8 @@ DecidedBy = Literal["contract", "classifier", "model", "review"]
 DeadLetterStage = Literal["validation", "routing", "dispatch", "control"]
 """Where the message stopped: envelope check, router, agent call, or a bad control message."""
 
-NONE_DECISION = "none"
-"""The agent name of a decision that ends the lead's workflow (same value as registry.NONE_AGENT)."""
+NONE_AGENT = "none"
+"""The agent name of a decision that ends the lead's workflow: never a registry entry's name."""
 
 
 class RoutingDecision(BaseModel):

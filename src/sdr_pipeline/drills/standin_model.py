@@ -22,10 +22,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 
+from sdr_pipeline.contracts.decision import NONE_AGENT
+
 __all__ = ["answer_for", "app", "instance_of"]
 
 _TEXT = "Stand-in answer for a fault drill."
-NONE_AGENT = "none"
 
 app = FastAPI(title="sdr-pipeline drill stand-in model")
 

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 from pydantic import ValidationError
 
-from sdr_pipeline.contracts.decision import RoutingDecision
+from sdr_pipeline.contracts.decision import NONE_AGENT, RoutingDecision
 from sdr_pipeline.contracts.topics import ROUTING_DECISIONS, WORKFLOW_EVENTS
 from sdr_pipeline.contracts.workflow import WorkflowEvent
 from sdr_pipeline.evals.datasets import Example
@@ -108,7 +108,7 @@ def sample_log(examples: Sequence[Example], *, leads: int = 8, seed: int = 0,
                 prompt_version="sample", prompt_hash="", candidates=[], llm_called=False, latency_s=0.0,
                 decided_at=clock,
             ))
-            if agent == "none":
+            if agent == NONE_AGENT:
                 # after the e-mails went out, half of the leads answer: a new round starts from the reply
                 if not replied and example.message.produced_by == "send_email" and rng.random() < 0.5:
                     replies = [e for key, pool in pools.items() if key.startswith("inbound_email->") for e in pool]

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import pandas as pd
 
 from sdr_pipeline.evals.figures import confusion_figure, save_png
 from sdr_pipeline.evals.runner import EvalResult, Prediction, compute_metrics
 from sdr_pipeline.exceptions import InfraError, UserError
+from sdr_pipeline.infra.process import http_ok
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -69,11 +69,7 @@ def mlflow_client(tracking_uri: str) -> MlflowClient:
     /health says so at once. mlflow itself is imported here, not at package import.
     """
     if tracking_uri.startswith(("http://", "https://")):
-        try:
-            healthy = httpx.get(f"{tracking_uri.rstrip('/')}/health", timeout=_HEALTH_TIMEOUT_S).status_code == 200
-        except httpx.HTTPError:
-            healthy = False
-        if not healthy:
+        if not http_ok(f"{tracking_uri.rstrip('/')}/health", timeout_s=_HEALTH_TIMEOUT_S):
             raise InfraError("mlflow", f"tracking server {tracking_uri} does not answer",
                              fix="start it with `sdr-pipeline infra up` or set SDR_MLFLOW_TRACKING_URI")
     try:

@@ -62,10 +62,7 @@ def _base(settings: Settings) -> str:
 
 def _healthy(settings: Settings) -> bool:
     """GET /health is 200 once the model is loaded (503 while loading)."""
-    try:
-        return httpx.get(f"{_base(settings)}/health", timeout=_HEALTH_TIMEOUT_S).status_code == 200
-    except httpx.HTTPError:
-        return False
+    return process.http_ok(f"{_base(settings)}/health", timeout_s=_HEALTH_TIMEOUT_S)
 
 
 def served_model(settings: Settings) -> str | None:

@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sdr_pipeline.contracts import CONTRACTS, Envelope, check_envelope
+from sdr_pipeline.contracts.decision import NONE_AGENT
 from sdr_pipeline.contracts.parsing import first_problem
 from sdr_pipeline.exceptions import RegistryError
 
@@ -27,7 +28,6 @@ __all__ = ["NONE_AGENT", "AgentRegistry", "AgentSpec", "default_registry_path", 
 
 logger = logging.getLogger(__name__)
 
-NONE_AGENT = "none"
 """The decision that ends a lead's workflow; never an agent entry (its own section in the file)."""
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
