@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from sdr_pipeline.contracts.topics import TopicSpec
 from sdr_pipeline.exceptions import InfraError
 
-__all__ = ["Bus", "GroupConsumer", "InMemoryBus", "KafkaBus", "PartitionReplicas", "Record", "TopicReplication",
+__all__ = ["Bus", "GroupConsumer", "InMemoryBus", "KafkaBus", "PartitionReplicas", "Publisher", "Record", "TopicReplication",
            "broker_ready", "ensure_topics", "producer_config", "topic_replication"]
 
 logger = logging.getLogger(__name__)
@@ -37,10 +37,14 @@ class Record:
     timestamp_ms: int = 0
 
 
-class Bus(Protocol):
-    """What intake, agents, the CLI and tests need from a message bus."""
+class Publisher(Protocol):
+    """What a producer of ours needs (agents, the intake bridge): `KafkaBus`, `InMemoryBus`, or a fake."""
 
     def publish(self, topic: str, message: BaseModel | bytes, *, key: str | None = None) -> None: ...
+
+
+class Bus(Publisher, Protocol):
+    """What intake, agents, the CLI and tests need from a message bus: publish, and read back."""
 
     def read(self, topics: Iterable[str], *, idle_timeout_s: float = 2.0, max_records: int | None = None) -> list[Record]: ...
 

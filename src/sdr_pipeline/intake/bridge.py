@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict
 from sdr_pipeline.contracts import AGENT_MESSAGES, DEAD_LETTERS, INCOMING_LEADS, DeadLetter, Envelope, parse_envelope
 from sdr_pipeline.contracts.raw import RecordBounds, check_raw, fit_dead_letter
 from sdr_pipeline.exceptions import ContractError, InfraError, SdrPipelineError
-from sdr_pipeline.infra.bus import Record
+from sdr_pipeline.infra.bus import Publisher, Record
 from sdr_pipeline.intake.leads import LeadStore
 from sdr_pipeline.settings import Settings
 
@@ -43,7 +43,6 @@ __all__ = [
     "BridgeMonitor",
     "BridgeStatus",
     "Consumer",
-    "Publisher",
     "bridge_record",
     "forward",
 ]
@@ -53,10 +52,6 @@ logger = logging.getLogger(__name__)
 BRIDGE_GROUP = "intake-bridge"
 _LAG_EVERY_S = 5.0
 """How often the loop asks the broker for its lag (one request; cheap, but not every poll)."""
-
-
-class Publisher(Protocol):
-    def publish(self, topic: str, message: BaseModel) -> None: ...
 
 
 class Consumer(Protocol):
