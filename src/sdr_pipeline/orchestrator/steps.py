@@ -637,7 +637,7 @@ class Dispatcher:
 
     async def _run(self, task: DispatchTask, client: httpx.AsyncClient) -> list[Output]:
         envelope, agent = task.envelope, self.registry.get(task.decision.agent)
-        url = self.base_url.rstrip("/") + agent.endpoint
+        url = self.registry.dispatch_table(self.base_url)[agent.name]
         attempts = 0
         started = time.perf_counter()
         try:
