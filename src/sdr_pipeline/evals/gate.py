@@ -22,13 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from sdr_pipeline.contracts.parsing import first_problem
 from sdr_pipeline.evals.metrics import mcnemar
 from sdr_pipeline.evals.runner import Prediction, compute_metrics
 from sdr_pipeline.exceptions import UserError
+from sdr_pipeline.yaml_files import load_yaml_model
 
 __all__ = ["GateCheck", "GateConfig", "GateVerdict", "SecondFloor", "check_promotion", "load_gate_config"]
 
@@ -71,16 +70,7 @@ class GateConfig(BaseModel):
 
 def load_gate_config(path: Path | str) -> GateConfig:
     """Read and validate the gate values file."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise UserError(f"gate file {path} does not exist", fix="pass --gate evals/gate.yaml") from None
-    try:
-        return GateConfig.model_validate(data)
-    except ValidationError as error:
-        field, problem = first_problem(error)
-        raise UserError(f"gate file {path}, field '{field}': {problem}") from None
+    return load_yaml_model(GateConfig, path, what="gate", fix="pass --gate evals/gate.yaml", empty_ok=True)
 
 
 @dataclass(frozen=True)

@@ -22,14 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from sdr_pipeline.contracts.parsing import first_problem
 from sdr_pipeline.evals.tracking import EXPERIMENT, attach_notebook
 from sdr_pipeline.exceptions import InfraError, UserError
 from sdr_pipeline.router import POLICIES
 from sdr_pipeline.settings import Settings
+from sdr_pipeline.yaml_files import load_yaml_model
 
 __all__ = ["DEFAULT_NOTEBOOK", "SweepConfig", "SweepOutcome", "SweepPoint", "SweepReport", "execute_eval_notebook",
            "load_sweep", "plan", "run_sweep"]
@@ -86,20 +85,8 @@ class SweepConfig(BaseModel):
 def load_sweep(path: Path | str) -> SweepConfig:
     """Read and validate a sweep file; errors name the field."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"sweep file {path} does not exist", fix="see evals/sweeps/ for examples") from None
-    except yaml.YAMLError as error:
-        raise UserError(f"sweep file {path} is not valid YAML: {error}") from None
-    if not isinstance(data, dict):
-        raise UserError(f"sweep file {path} must be a YAML mapping")
-    data.setdefault("name", path.stem)
-    try:
-        return SweepConfig.model_validate(data)
-    except ValidationError as error:
-        field, problem = first_problem(error)
-        raise UserError(f"sweep file {path}, field '{field}': {problem}") from None
+    return load_yaml_model(SweepConfig, path, what="sweep", fix="see evals/sweeps/ for examples",
+                           defaults={"name": path.stem})
 
 
 @dataclass(frozen=True)

@@ -43,11 +43,11 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-import yaml
 
 from sdr_pipeline.contracts.envelope import Envelope
 from sdr_pipeline.exceptions import UserError
 from sdr_pipeline.registry import NONE_AGENT, AgentRegistry
+from sdr_pipeline.yaml_files import read_yaml_mapping
 
 if TYPE_CHECKING:
     from sdr_pipeline.router.examples import ExamplePool
@@ -246,12 +246,8 @@ def _version_files(name: str, prompts_dir: Path) -> dict[int, Path]:
 
 
 def _read_prompt_file(name: str, path: Path) -> RouterPrompt:
-    try:
-        meta = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise UserError(f"prompt file {path} is not valid YAML: {error}") from None
-    if not isinstance(meta, dict):
-        raise UserError(f"prompt file {path} must be a YAML mapping with template and metadata")
+    meta = read_yaml_mapping(path, what="prompt", fix="a prompt file is a YAML mapping with template and metadata "
+                                                       "(see prompts/router/README.md)")
     stem_version = path.stem
     for key in ("template", "description", "variables", "date"):
         if not meta.get(key):
