@@ -6,6 +6,11 @@ dead-letter path, the FastAPI error handler); never deeper.
 
     SdrPipelineError
      ├── UserError              a caller's mistake: bad flag, missing file, busy port
+     ├── OutsideError           a service outside the pipeline failed: not the caller's mistake
+     │    ├── ServiceUnavailableError   could not be reached, or answered 5xx
+     │    ├── ServiceTimeoutError       took longer than we wait
+     │    ├── BadAnswerError            answered something we cannot use (4xx, wrong type, bad redirect)
+     │    └── RefusedTargetError        an address outside input gave us that we will not contact
      ├── InfraError             a local service or download failed
      ├── ContractError          a message or payload broke its contract
      ├── RegistryError          the agent registry is inconsistent
@@ -13,19 +18,27 @@ dead-letter path, the FastAPI error handler); never deeper.
      ├── LLMUnavailableError    the model endpoint is down, missing or timing out
      ├── AgentCallError         an agent endpoint failed or timed out
      └── BudgetExceededError    a lead hit its hop, token or cost limit
+
+    BadRequest                  an HTTP request to one of our doors refused (its status and detail)
 """
 
 from __future__ import annotations
 
 __all__ = [
     "AgentCallError",
+    "BadAnswerError",
+    "BadRequest",
     "BudgetExceededError",
     "ContractError",
     "InfraError",
     "LLMUnavailableError",
+    "OutsideError",
+    "RefusedTargetError",
     "RegistryError",
     "RouterDecisionError",
     "SdrPipelineError",
+    "ServiceTimeoutError",
+    "ServiceUnavailableError",
     "UserError",
 ]
 
@@ -137,3 +150,39 @@ class BudgetExceededError(SdrPipelineError):
         self.allowed = allowed
         self.lead_id = lead_id
         super().__init__(f"lead {lead_id} exceeded its {limit} limit: {used:g} used, {allowed:g} allowed")
+
+
+class OutsideError(SdrPipelineError):
+    """A service outside the pipeline (a company website, a CRM, an enrichment API) failed.
+
+    Not the caller's mistake and not ours: code that can do without the service (lead research) catches
+    this family and goes on, while a UserError (a misconfiguration) still stops it."""
+
+
+class ServiceUnavailableError(OutsideError):
+    """The service could not be reached, or answered a server error."""
+
+
+class ServiceTimeoutError(OutsideError):
+    """The service took longer than we wait."""
+
+
+class BadAnswerError(OutsideError):
+    """The service answered something we cannot use: a 4xx, the wrong content type, a broken redirect."""
+
+
+class RefusedTargetError(OutsideError):
+    """An address taken from outside input (a lead's website) that we will not contact: private, local,
+    or not http(s)."""
+
+
+class BadRequest(Exception):
+    """An HTTP answer other than 2xx from one of our doors, raised while reading or checking a request.
+
+    Not an SdrPipelineError: it never leaves the request it refuses, and its detail is written for
+    whoever sent the request."""
+
+    def __init__(self, status_code: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status_code = status_code
+        self.detail = detail

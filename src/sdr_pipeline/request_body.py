@@ -13,18 +13,11 @@ from typing import Any
 
 from starlette.requests import Request
 
-__all__ = ["JSON_TYPE", "BadRequest", "parse_json", "read_body", "read_json"]
+from sdr_pipeline.exceptions import BadRequest
+
+__all__ = ["JSON_TYPE", "parse_json", "read_body", "read_json"]
 
 JSON_TYPE = "application/json"
-
-
-class BadRequest(Exception):
-    """An HTTP answer other than 2xx, raised while reading or checking a request."""
-
-    def __init__(self, status_code: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status_code = status_code
-        self.detail = detail
 
 
 async def read_body(request: Request, *, content_type: str, max_bytes: int) -> bytes:

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from sdr_pipeline.agents.tools import WebsiteFetcher, check_address
-from sdr_pipeline.exceptions import UserError
+from sdr_pipeline.exceptions import OutsideError, RefusedTargetError, ServiceTimeoutError
 
 pytestmark = pytest.mark.anyio
 
@@ -96,7 +96,7 @@ async def test_refused_before_any_connection(url: str, phrase: str) -> None:
                                "sixtofour.example": ["2002:a9fe:a9fe::1"]}),
         transport=httpx.MockTransport(recorder),
     )
-    with pytest.raises(UserError, match=phrase):
+    with pytest.raises(RefusedTargetError, match=phrase):
         await fetcher.fetch(url)
     assert recorder.requests == []
 
@@ -114,7 +114,7 @@ async def test_redirect_to_a_private_address_is_refused(location: str, phrase: s
     recorder = Recorder({"shop.example/": httpx.Response(302, headers={"location": location})})
     fetcher = WebsiteFetcher(resolver=resolver_for({"shop.example": [PUBLIC_IP], "metadata.example": ["169.254.169.254"]}),
                              transport=httpx.MockTransport(recorder))
-    with pytest.raises(UserError, match=phrase):
+    with pytest.raises(RefusedTargetError, match=phrase):
         await fetcher.fetch("http://shop.example/")
     assert len(recorder.requests) == 1  # the redirect target was never contacted
 
@@ -123,7 +123,7 @@ async def test_a_redirect_to_an_unreadable_location_is_refused_with_a_reason() -
     recorder = Recorder({"shop.example/": httpx.Response(302, headers={"location": "http://shop.example:70000/x"})})
     fetcher = WebsiteFetcher(resolver=resolver_for({"shop.example": [PUBLIC_IP]}),
                              transport=httpx.MockTransport(recorder))
-    with pytest.raises(UserError, match="Port out of range"):
+    with pytest.raises(OutsideError, match="Port out of range"):
         await fetcher.fetch("http://shop.example/")
     assert len(recorder.requests) == 1
 
@@ -165,9 +165,9 @@ async def test_size_limit_and_other_refusals() -> None:
                              transport=httpx.MockTransport(recorder))
     page = await fetcher.fetch("http://shop.example/big")
     assert page.truncated and len(page.text) <= 10_000
-    with pytest.raises(UserError, match="not a readable page"):
+    with pytest.raises(OutsideError, match="not a readable page"):
         await fetcher.fetch("http://shop.example/pdf")
-    with pytest.raises(UserError, match="more than 3"):
+    with pytest.raises(OutsideError, match="more than 3"):
         await fetcher.fetch("http://shop.example/loop")
 
 
@@ -236,7 +236,7 @@ def _real_fetcher(port: int, **limits: float) -> tuple[WebsiteFetcher, _PublicTo
 
 async def test_real_redirect_to_metadata_is_refused(local_site: int) -> None:
     fetcher, transport = _real_fetcher(local_site)
-    with pytest.raises(UserError, match="metadata"):
+    with pytest.raises(RefusedTargetError, match="metadata"):
         await fetcher.fetch("http://acme.example/to-metadata")
     assert transport.hosts == [PUBLIC_IP]
 
@@ -251,13 +251,13 @@ async def test_real_redirect_to_a_public_page_is_followed(local_site: int) -> No
 async def test_real_slow_server_hits_the_time_limit(local_site: int) -> None:
     fetcher, _transport = _real_fetcher(local_site, timeout_s=0.5)
     started = time.monotonic()
-    with pytest.raises(UserError, match="longer than 0.5 s"):
+    with pytest.raises(ServiceTimeoutError, match="longer than 0.5 s"):
         await fetcher.fetch("http://acme.example/slow")
     assert time.monotonic() - started < 2.5
 
 
 async def test_real_loopback_is_refused_without_injection(local_site: int) -> None:
-    with pytest.raises(UserError, match="loopback"):
+    with pytest.raises(RefusedTargetError, match="loopback"):
         await WebsiteFetcher().fetch(f"http://127.0.0.1:{local_site}/page")
-    with pytest.raises(UserError, match="loopback"):
+    with pytest.raises(RefusedTargetError, match="loopback"):
         await WebsiteFetcher().fetch(f"http://localhost:{local_site}/page")

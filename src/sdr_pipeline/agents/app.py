@@ -50,15 +50,17 @@ from sdr_pipeline.contracts import (
 from sdr_pipeline.contracts.signing import PRODUCER_SIGNATURE_FIELD, producer_signature
 from sdr_pipeline.exceptions import (
     AgentCallError,
+    BadRequest,
     ContractError,
     InfraError,
     LLMUnavailableError,
+    OutsideError,
     RegistryError,
     UserError,
 )
 from sdr_pipeline.infra.secrets import shared_secret
 from sdr_pipeline.registry import AgentRegistry, AgentSpec, load_registry
-from sdr_pipeline.request_body import BadRequest, read_json
+from sdr_pipeline.request_body import read_json
 from sdr_pipeline.request_signing import SignedRequests
 from sdr_pipeline.settings import Settings
 
@@ -161,7 +163,7 @@ class _AgentRoute:
             return self._refuse(422, str(error), message_id, lead_id)
         except AgentCallError as error:
             return self._refuse(502, str(error), message_id, lead_id)
-        except (LLMUnavailableError, InfraError) as error:
+        except (LLMUnavailableError, InfraError, OutsideError) as error:
             return self._refuse(503, str(error), message_id, lead_id)
         except UserError as error:
             return self._refuse(500, str(error), message_id, lead_id)

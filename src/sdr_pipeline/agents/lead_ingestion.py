@@ -24,7 +24,7 @@ from sdr_pipeline.agents.runtime import (
 )
 from sdr_pipeline.agents.tools import CompanyQuery, ResearchTools, domain_of
 from sdr_pipeline.contracts import LeadIngestionInput, ResearchProfile
-from sdr_pipeline.exceptions import UserError
+from sdr_pipeline.exceptions import OutsideError
 
 __all__ = ["ProfileDraft", "gather_facts", "handle"]
 
@@ -59,7 +59,7 @@ Use only the facts given; where they say nothing, say "unknown" instead of guess
 async def _lookup(name: str, call: Any, facts: dict[str, Any], sources: list[str], source: str) -> None:
     try:
         record = await call
-    except UserError as error:
+    except OutsideError as error:
         facts[name] = f"lookup failed: {error}"
         logger.warning("%s lookup failed: %s", name, error)
         return
@@ -86,7 +86,7 @@ async def gather_facts(envelope: LeadIngestionInput, tools: ResearchTools) -> tu
     if website and tools.website is not None:
         try:
             page = await tools.website.fetch(website if "://" in website else f"https://{website}")
-        except UserError as error:
+        except OutsideError as error:
             facts["website"] = f"not fetched: {error}"
             logger.info("lead_id=%s website not fetched: %s", envelope.lead_id, error)
         else:

@@ -46,13 +46,14 @@ from sdr_pipeline.contracts import (
     thread_from_email_message_id,
 )
 from sdr_pipeline.contracts.signing import SIGNATURE_HEADER, verify
-from sdr_pipeline.exceptions import InfraError
+from sdr_pipeline.exceptions import BadRequest, InfraError
+from sdr_pipeline.infra.bus import Publisher
 from sdr_pipeline.infra.secrets import shared_secret
-from sdr_pipeline.intake.bridge import BridgeMonitor, BridgeStatus, Publisher
+from sdr_pipeline.intake.bridge import BridgeMonitor, BridgeStatus
 from sdr_pipeline.intake.form import TOKEN_FIELD, render_form, render_thanks
 from sdr_pipeline.intake.leads import Admission, KnownLead, LeadStore
 from sdr_pipeline.intake.rate_limits import RateLimits, Refusal
-from sdr_pipeline.request_body import JSON_TYPE, BadRequest, parse_json, read_body, read_json
+from sdr_pipeline.request_body import JSON_TYPE, parse_json, read_body, read_json
 from sdr_pipeline.request_signing import SignedRequests
 from sdr_pipeline.settings import Settings
 

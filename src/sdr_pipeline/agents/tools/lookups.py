@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from sdr_pipeline.exceptions import UserError
+from sdr_pipeline.exceptions import BadAnswerError, ServiceTimeoutError, ServiceUnavailableError, UserError
 from sdr_pipeline.settings import Settings
 
 __all__ = [
@@ -117,12 +117,17 @@ class HttpLookup:
             try:
                 response = await client.get(f"{self.base_url}/companies", params=params)
             except httpx.HTTPError as error:
-                raise UserError(f"{self.source} at {self.base_url} failed ({type(error).__name__})") from None
+                failure = ServiceTimeoutError if isinstance(error, httpx.TimeoutException) else ServiceUnavailableError
+                raise failure(f"{self.source} at {self.base_url} failed ({type(error).__name__})") from None
         if response.status_code == 404:
             return None
         if response.status_code >= 400:
-            raise UserError(f"{self.source} at {self.base_url} answered HTTP {response.status_code}")
-        record = response.json()
+            failure = ServiceUnavailableError if response.status_code >= 500 else BadAnswerError
+            raise failure(f"{self.source} at {self.base_url} answered HTTP {response.status_code}")
+        try:
+            record = response.json()
+        except ValueError:
+            raise BadAnswerError(f"{self.source} at {self.base_url} answered something that is not JSON") from None
         return record if isinstance(record, dict) else None
 
 

@@ -6,7 +6,7 @@ resolves to globally routable (no private, loopback, link-local, site-local, sha
 or cloud metadata address, and no 6to4 or Teredo tunnel address that could carry us to one),
 and the connection goes to the address we checked (pinned, with the original Host header and
 TLS server name), so DNS cannot change its answer between check and connect. Time and size
-are bounded. Every refusal is a UserError with its reason, never a crash.
+are bounded. Every refusal or failure is an OutsideError with its reason, never a crash.
 """
 
 from __future__ import annotations
@@ -23,7 +23,12 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
-from sdr_pipeline.exceptions import UserError
+from sdr_pipeline.exceptions import (
+    BadAnswerError,
+    RefusedTargetError,
+    ServiceTimeoutError,
+    ServiceUnavailableError,
+)
 
 __all__ = ["Resolver", "WebPage", "WebsiteFetcher", "check_address", "check_host", "system_resolver"]
 
@@ -55,7 +60,7 @@ async def system_resolver(host: str, port: int) -> list[str]:
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as error:
-        raise UserError(f"cannot resolve {host} ({error.strerror})") from None
+        raise ServiceUnavailableError(f"cannot resolve {host} ({error.strerror})") from None
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
@@ -162,14 +167,14 @@ class WebsiteFetcher:
         self._transport = transport
 
     async def fetch(self, url: str) -> WebPage:
-        """The page at `url`; raises UserError naming the reason for any refusal or failure."""
+        """The page at `url`; raises an OutsideError naming the reason for any refusal or failure."""
         try:
             async with asyncio.timeout(self.timeout_s):
                 return await self._fetch(url)
         except TimeoutError:
-            raise UserError(f"fetching {url} took longer than {self.timeout_s:g} s") from None
+            raise ServiceTimeoutError(f"fetching {url} took longer than {self.timeout_s:g} s") from None
         except httpx.HTTPError as error:
-            raise UserError(f"fetching {url} failed ({type(error).__name__}: {error})") from None
+            raise ServiceUnavailableError(f"fetching {url} failed ({type(error).__name__}: {error})") from None
 
     async def _fetch(self, url: str) -> WebPage:
         timeout = httpx.Timeout(self.timeout_s)
@@ -183,18 +188,18 @@ class WebsiteFetcher:
                     if response.is_redirect:
                         location = response.headers.get("location", "")
                         if not location:
-                            raise UserError(f"{current} redirects without a Location header")
+                            raise BadAnswerError(f"{current} redirects without a Location header")
                         try:
                             current = urljoin(current, location)
                         except ValueError as error:
-                            raise UserError(f"{current[:200]} redirects to an unreadable Location "
-                                            f"{location[:200]!r} ({error})") from None
+                            raise BadAnswerError(f"{current[:200]} redirects to an unreadable Location "
+                                                 f"{location[:200]!r} ({error})") from None
                         logger.debug("redirect to %s", current)
                         continue
                     return await self._read(url, current, response)
                 finally:
                     await response.aclose()
-            raise UserError(f"{url} redirects more than {self.max_redirects} times")
+            raise BadAnswerError(f"{url} redirects more than {self.max_redirects} times")
 
     async def _pinned_request(self, client: httpx.AsyncClient, url: str) -> httpx.Request:
         """A request to the checked address of `url`'s host, keeping the host name for Host and TLS."""
@@ -203,31 +208,31 @@ class WebsiteFetcher:
             parts = urlsplit(url)
             hostname, explicit_port = parts.hostname, parts.port
         except ValueError as error:  # a port out of 0-65535 or not a number, a broken IPv6 literal
-            raise UserError(f"refused {shown}: {error}") from None
+            raise RefusedTargetError(f"refused {shown}: {error}") from None
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https"):
-            raise UserError(f"refused {shown}: only http and https URLs are fetched, not '{scheme or 'none'}'")
+            raise RefusedTargetError(f"refused {shown}: only http and https URLs are fetched, not '{scheme or 'none'}'")
         host = hostname
         if not host:
-            raise UserError(f"refused {shown}: no host name")
+            raise RefusedTargetError(f"refused {shown}: no host name")
         if parts.username or parts.password:
-            raise UserError(f"refused {shown}: credentials in the URL")
+            raise RefusedTargetError(f"refused {shown}: credentials in the URL")
         if explicit_port == 0:
-            raise UserError(f"refused {shown}: port 0 is not a port one can connect to")
+            raise RefusedTargetError(f"refused {shown}: port 0 is not a port one can connect to")
         problem = check_host(host)
         if problem:
-            raise UserError(f"refused {shown}: {problem}")
+            raise RefusedTargetError(f"refused {shown}: {problem}")
         port = explicit_port or (443 if scheme == "https" else 80)
         try:
             addresses = await self._resolver(host, port)
         except UnicodeError as error:
-            raise UserError(f"refused {shown}: {host[:80]} cannot be looked up ({error})") from None
+            raise RefusedTargetError(f"refused {shown}: {host[:80]} cannot be looked up ({error})") from None
         if not addresses:
-            raise UserError(f"refused {shown}: {host} resolves to no address")
+            raise RefusedTargetError(f"refused {shown}: {host} resolves to no address")
         for address in addresses:
             problem = check_address(address)
             if problem:
-                raise UserError(f"refused {shown}: {host} resolves to {problem}")
+                raise RefusedTargetError(f"refused {shown}: {host} resolves to {problem}")
         pinned = addresses[0]
         netloc = f"[{pinned}]:{port}" if ":" in pinned else f"{pinned}:{port}"
         target = urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
@@ -243,9 +248,10 @@ class WebsiteFetcher:
     async def _read(self, url: str, final_url: str, response: httpx.Response) -> WebPage:
         content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
         if response.status_code >= 400:
-            raise UserError(f"{final_url} answered HTTP {response.status_code}")
+            raise (ServiceUnavailableError if response.status_code >= 500 else BadAnswerError)(
+                f"{final_url} answered HTTP {response.status_code}")
         if content_type and content_type not in _READABLE_TYPES:
-            raise UserError(f"{final_url} is {content_type}, not a readable page")
+            raise BadAnswerError(f"{final_url} is {content_type}, not a readable page")
         chunks: list[bytes] = []
         size = 0
         truncated = False
