@@ -1,4 +1,8 @@
-"""`sdr-pipeline datasets …`: write and check the labelled routing datasets."""
+"""`sdr-pipeline datasets …`: check, compare and harvest the labelled routing datasets.
+
+Generating a dataset is not here: the seeded generator is a tool of the checkout
+(`python -m tools.datagen`), not part of the runtime package.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sdr_pipeline.evals.datasets import count_table, dataset_sha256, load_dataset
-from sdr_pipeline.evals.generate import DATASET_NAME, DEFAULT_SEED, DEFAULT_TEST_FRACTION, generate_dataset
+from sdr_pipeline.exceptions import UserError
 
 app = typer.Typer(no_args_is_help=True)
 console = Console()
@@ -28,23 +32,11 @@ def _table(title: str, counts: pd.DataFrame) -> Table:
     return table
 
 
-@app.command()
-def generate(
-    seed: int = typer.Option(DEFAULT_SEED, help="Seed of every random choice; the same seed gives the same bytes."),
-    test_fraction: float = typer.Option(DEFAULT_TEST_FRACTION, help="Share of each label that goes to `test`."),
-    out: Path = typer.Option(Path("datasets"), help="Folder to write the dataset and its cards into."),
-    hard_cases: Path | None = typer.Option(None, help="Hand-written hard cases; default OUT/hard_cases.jsonl."),
-    name: str = typer.Option(DATASET_NAME, help="Dataset name: OUT/NAME.jsonl and OUT/NAME.card.md."),
-) -> None:
-    """Write the seeded routing dataset (generated examples plus hard cases, dev/test splits) and its cards."""
-    result = generate_dataset(out, seed=seed, test_fraction=test_fraction, hard_cases_path=hard_cases, name=name)
-    table = Table(title=f"{result.path} ({result.size} examples)")
-    for column in ("label", "dev", "test", "total"):
-        table.add_column(column, justify="left" if column == "label" else "right")
-    for label, counts in result.label_counts.items():
-        table.add_row(label, *(str(counts.get(column, 0)) for column in ("dev", "test", "total")))
-    console.print(table)
-    console.print(f"sha256 {result.sha256}\ncards  {result.card_path}, {result.hard_cases_card_path}")
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def generate() -> None:
+    """Moved: run `.venv/bin/python -m tools.datagen` from the checkout (the generator is not a runtime part)."""
+    raise UserError("`sdr-pipeline datasets generate` moved out of the runtime package",
+                    fix="run `.venv/bin/python -m tools.datagen --help` from the repository checkout")
 
 
 @app.command()

@@ -55,7 +55,7 @@ def _register_groups() -> None:
     app.add_typer(agents.app, name="agents", help="The SDR agents service, registry, contracts and outbox.")
     app.add_typer(intake.app, name="intake", help="The lead form, JSON endpoint, e-mail webhook and bridge.")
     from sdr_pipeline.cli import datasets
-    app.add_typer(datasets.app, name="datasets", help="Generate and validate the labelled routing datasets.")
+    app.add_typer(datasets.app, name="datasets", help="Validate, diff and harvest the labelled routing datasets.")
     from sdr_pipeline.cli import eval as eval_cli
     from sdr_pipeline.cli import prompts
     app.add_typer(eval_cli.app, name="eval", help="Evaluate routing prompts on datasets; sweep versions × models × policies.")

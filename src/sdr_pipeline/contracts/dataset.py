@@ -132,7 +132,7 @@ def load_dataset(path: Path | str, *, split: str | None = None) -> list[Example]
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UserError(f"dataset {path} does not exist",
-                        fix="run `sdr-pipeline datasets generate` or pass the path of a JSONL file") from None
+                        fix="pass the path of a dataset JSONL file (see datasets/)") from None
     except UnicodeDecodeError as error:
         raise UserError(f"dataset {path} is not UTF-8 text ({error.reason} at byte {error.start})",
                         fix="save the file as UTF-8") from None

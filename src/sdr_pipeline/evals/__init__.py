@@ -1,6 +1,6 @@
 """The evaluation lab's data side: labelled routing datasets and the metrics to score a router on them.
 
-`datasets` loads and validates JSONL datasets, `generate` writes the seeded `routing_v1` dataset,
+`datasets` loads and validates JSONL datasets (written by `python -m tools.datagen`, outside the package),
 `metrics` computes accuracy, macro-F1, per-class precision/recall, Wilson intervals and McNemar's test.
 """
 
