@@ -1,7 +1,9 @@
-"""The slow fault drills (each restarts a process of the stack), on a scratch stack with the stand-in model.
+"""The slow fault drills (each takes a part of the stack away), on a scratch stack with the stand-in model.
 
-Today: the routing job SIGKILLed while 8 leads are in flight (`sdr-pipeline drill router-kill`), under
-each routing policy given. Prints the drill table; exits 1 if a promise broke.
+Every drill the catalogue marks slow, under each routing policy given: the routing job SIGKILLed with 8 leads
+in flight (`router-kill`), the agents SIGKILLed mid-burst for less and for longer than the redelivery schedule
+(`agents-down`, `agents-gone` with its replay), the model hung by SIGSTOP (`model-hung`), the SMTP server and the
+Kafka broker SIGKILLed for a while (`smtp-down`, `broker-down`). Prints the drill table; exits 1 if a promise broke.
 
 Usage: .venv/bin/python benchmarks/drills_slow.py [--policies contract cascade] [--timeout 180]
 """

@@ -42,6 +42,12 @@ DRILLS: tuple[Drill, ...] = (
     Drill("agents-gone", "the agents away longer than the redelivery schedule: dispatch dead letters, replayed with "
                          "`deadletters replay` once they are back; every lead ends, no e-mail twice",
           outages.agents_gone, slow=True),
+    Drill("model-hung", "the model hangs (SIGSTOP) for 20 s mid-burst: calls time out and wait on redeliveries, "
+                        "every lead ends", outages.model_hung, slow=True),
+    Drill("smtp-down", "the SMTP server SIGKILLed for 20 s mid-burst: e-mails wait in the outbox, each sent once",
+          outages.smtp_down, slow=True),
+    Drill("broker-down", "the Kafka broker SIGKILLed for 30 s mid-burst: the job restarts, every lead ends",
+          outages.broker_down, slow=True),
 )
 
 

@@ -1,11 +1,13 @@
-"""Outage drills (slow: each takes the agents away for a while): passing failures wait, long ones replay.
+"""Outage drills (slow: each takes a part away for a while): passing failures wait, long ones replay.
 
 `agents-down`: the agents are SIGKILLed mid-burst and come back within the redelivery schedule
 (SDR_REDELIVERY_*): the tasks that met the outage are set aside on `redeliveries`, taken back when
 due, and every lead ends with no dead letter. `agents-gone`: the agents stay away longer than the
 whole schedule, so the tasks become dispatch dead letters; once the agents are back,
 `deadletters replay` (the same code the command runs) puts them back, and every lead ends with
-no e-mail twice and no message taken by two agents.
+no e-mail twice and no message taken by two agents. `model-hung`, `smtp-down` and `broker-down` take
+the model (SIGSTOP: it hangs rather than refuses), the SMTP server and the Kafka broker away for a while
+in the middle of a burst: every lead ends once they are back, nothing lost, no e-mail twice.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from sdr_pipeline.infra.smtp import read_mailbox
 from sdr_pipeline.orchestrator.dead_letters import plan_replay, publish_replays, read_letters, replayed_refs
 from sdr_pipeline.orchestrator.steps import redelivery_backoff
 
-__all__ = ["agents_down", "agents_gone"]
+__all__ = ["agents_down", "agents_gone", "broker_down", "model_hung", "smtp_down"]
 
 BURST = 4
 """Leads per drill: half sent before the agents go (caught mid-flight), half while they are away."""
@@ -89,3 +91,47 @@ def agents_gone(stack: DrillStack, *, timeout_s: float) -> Report:
                         f"waits, {waited:.0f} s in all); {len(letters)} dispatch dead letter(s) replayed once they "
                         "were back")
     return report
+
+
+def _part_away(stack: DrillStack, drill: str, part: str, *, seconds: float, timeout_s: float,
+               hang: bool = False, all_before: bool = False) -> Report:
+    """Take `part` away mid-burst for `seconds` (SIGKILL and a restart, or with `hang` SIGSTOP and SIGCONT),
+    then judge: every lead ends, nothing twice."""
+    half = BURST if all_before else BURST // 2
+    leads = [submit(stack, fresh_lead(f"{drill}{i}")) for i in range(half)]
+    dispatched = wait_for_first_dispatch(stack, leads, timeout_s=timeout_s)
+    stack.kill(part, signal.SIGSTOP if hang else signal.SIGKILL)
+    try:
+        leads += [submit(stack, fresh_lead(f"{drill}{i}")) for i in range(half, BURST)]
+        time.sleep(seconds)
+    finally:
+        if hang:
+            stack.kill(part, signal.SIGCONT)
+        else:
+            stack.start_part(part)
+    observation, settled = settle(stack.bus, lambda: read_mailbox(stack.settings), leads, [], timeout_s=timeout_s)
+    report = judge(drill, stack.model, observation, leads, seconds=seconds + settled)
+    how = "hung (SIGSTOP)" if hang else "SIGKILLed"
+    report.notes.append(f"{part} {how} after the first dispatch of {half} leads ({dispatched} dispatched), "
+                        f"{BURST - half} more sent while it was away, back after {seconds:.0f} s; "
+                        f"{len(events_of(stack, leads, 'retrying'))} task(s) set aside meanwhile")
+    return report
+
+
+def model_hung(stack: DrillStack, *, timeout_s: float) -> Report:
+    """The model stops answering (SIGSTOP) for a while: calls time out, tasks wait, every lead ends."""
+    from sdr_pipeline.drills.stack import STANDIN
+
+    name = STANDIN if STANDIN in stack.specs else "llama-server"
+    return _part_away(stack, "model-hung", name, seconds=20.0, timeout_s=timeout_s, hang=True)
+
+
+def smtp_down(stack: DrillStack, *, timeout_s: float) -> Report:
+    """The SMTP server is gone for a while: e-mails wait in the outbox, each is sent once when it is back."""
+    return _part_away(stack, "smtp-down", "smtp", seconds=20.0, timeout_s=timeout_s)
+
+
+def broker_down(stack: DrillStack, *, timeout_s: float) -> Report:
+    """The Kafka broker is gone for 30 s mid-burst (every lead was accepted before): the job restarts, the
+    bridge and the agents carry on, every lead ends."""
+    return _part_away(stack, "broker-down", "kafka", seconds=30.0, timeout_s=timeout_s, all_before=True)

@@ -100,7 +100,8 @@ class DrillStack:
         if name == "router":
             job.clear_ready(self.settings)
         spec = self.specs.get(name) or {"router": job.process_spec, "agents": agents_service.process_spec,
-                                        "intake": intake_service.process_spec}[name](self.settings)
+                                        "intake": intake_service.process_spec, "smtp": smtp.process_spec,
+                                        "kafka": broker_spec}[name](self.settings)
         process.start(spec, self.settings)
 
     def close(self) -> None:
@@ -123,6 +124,9 @@ def drill_settings(base: Settings, state_dir: Path, *, policy: str) -> Settings:
         "redelivery_attempts": 3, "redelivery_initial_s": 4.0, "redelivery_max_s": 8.0,
         # an e-mail whose sender was killed mid-send is sent again after seconds, within that schedule
         "outbox_claim_timeout_s": 5.0, "smtp_timeout_s": 2.0,
+        # a hung model or a lost SMTP server is noticed in seconds, and e-mails are retried in seconds
+        "agents_llm_timeout_s": 8.0, "llm_timeout_s": 8.0, "outbox_retry_initial_s": 2.0, "outbox_retry_max_s": 4.0,
+        "outbox_max_attempts": 20,
     })
 
 
