@@ -280,6 +280,12 @@ class Settings(BaseSettings):
     job_ledger_ttl_s: float = Field(default=30 * 86_400.0, gt=0)
     """How long the job keeps a lead's ledger (tokens, cost, loop chain, stop) after its last decision; a lead
     silent for longer starts afresh, so the state does not grow with every lead ever seen."""
+    job_sink_guarantee: Literal["at-least-once", "exactly-once"] = "at-least-once"
+    """How the job writes its topics. `exactly-once` commits them in Kafka transactions with each checkpoint,
+    so a crash and replay leave no record twice for read_committed readers (every reader of ours) -- but a
+    record is seen only once its checkpoint completes, and PyFlink's async operators let a checkpoint
+    complete only after every call in flight (an agent's answer: up to minutes) has returned. Hence
+    at-least-once by default: records seen at once, a replayed record possibly twice (readers dedupe by id)."""
     job_allow_unclaimed_state: bool = False
     """Let the job resume from a checkpoint whose state some operator of the new code does not claim, dropping
     that state. Off: such a resume fails with the operators named, so an upgrade never loses state silently;

@@ -17,8 +17,8 @@
     Router / Dispatcher ◄── Redeliver (keyed by lead_id: held until due) ◄┘
 
 Every operator emits (topic, key, value) tuples; the ones addressed to a real topic go
-to one transactional Kafka sink (routing_decisions, dead_letters, workflow_events, needs_review,
-redeliveries), keyed by lead, committed with each checkpoint: a crash leaves no record twice. A task
+to one Kafka sink (routing_decisions, dead_letters, workflow_events, needs_review, redeliveries),
+keyed by lead; at-least-once by default, transactional with SDR_JOB_SINK_GUARANTEE=exactly-once. A task
 that failed for a passing reason waits on `redeliveries` (a timer per lead, checkpointed with the state)
 for minutes, not seconds, before it is dead-lettered. State lives in RocksDB
 with incremental checkpoints, retained in the state folder; a restart resumes from the newest
@@ -326,6 +326,7 @@ def build_job(env, settings: Settings, *, group_id: str = "sdr-router", prompt_v
                .key_by(lambda r: r[1], key_type=Types.STRING())
                .process(DedupeFunction(Dedupe(bounds), settings.job_dedup_ttl_s), output_type=row)
                .uid("dedupe").name("dedupe: one of each message_id"))
+
     def take(raw):
         for output in redeliver.take(raw):
             yield output.as_tuple()
@@ -353,11 +354,11 @@ def build_job(env, settings: Settings, *, group_id: str = "sdr-router", prompt_v
         output_type=row,
     ).uid("dispatch").name("dispatch: POST to agent")
     everything = gated.union(deduped, routed, ledgered, dispatched, taken)
-    # one transactional sink for every topic the job writes: a record is visible (to read_committed readers,
-    # as every reader of ours is) only once the checkpoint that covers it completes, so a crash and replay
-    # leave no decision, event or dead letter twice; each keeps its lead id as the key (KeyedTopicRecords).
-    # Without checkpoints (a quick test graph) nothing would ever commit: at-least-once then.
-    exactly_once = env.get_checkpoint_config().is_checkpointing_enabled()
+    # one sink for every topic the job writes, each record keyed by its lead id (KeyedTopicRecords); with
+    # SDR_JOB_SINK_GUARANTEE=exactly-once it writes in transactions a checkpoint commits (see the setting for
+    # the price); without checkpoints (a quick test graph) nothing would ever commit: at-least-once then
+    exactly_once = (settings.job_sink_guarantee == "exactly-once"
+                    and env.get_checkpoint_config().is_checkpointing_enabled())
     builder = (KafkaSink.builder().set_bootstrap_servers(settings.bootstrap_servers)
                .set_delivery_guarantee(DeliveryGuarantee.EXACTLY_ONCE if exactly_once else
                                        DeliveryGuarantee.AT_LEAST_ONCE)
