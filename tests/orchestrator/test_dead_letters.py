@@ -80,7 +80,7 @@ def test_a_dispatch_letter_goes_back_to_its_agent_signed_and_due_now():
     assert plan.goes_to == "dispatch to lead_ingestion"
     [held] = Redeliver(secret=DISPATCH_SECRET).take(record.model_dump_json())
     assert held.key == "lead-1", "the job takes the replay back"
-    assert Redeliver.release([held.value], now_ms=record.due_ms)[1][0].topic == "__dispatch__"
+    assert Redeliver.release([(record.message_id, held.value)], now_ms=record.due_ms)[1][0].topic == "__dispatch__"
 
 
 def test_other_letters_go_back_to_the_router_with_the_live_version():

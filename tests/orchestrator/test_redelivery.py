@@ -71,7 +71,7 @@ def test_a_task_goes_round_until_its_redeliveries_are_spent_then_becomes_a_repla
     for round_ in (1, 2, 3):
         record, event = _set_aside(task_json)
         assert event["figures"]["redelivery"] == round_
-        [released] = Redeliver.release([record.model_dump_json()], now_ms=record.due_ms)[1]
+        [released] = Redeliver.release([(record.message_id, record.model_dump_json())], now_ms=record.due_ms)[1]
         assert released.topic == DISPATCH
         task_json = released.value
     [letter] = _dispatch(task_json, _down, redelivery=POLICY)
@@ -94,7 +94,7 @@ def test_an_unreachable_model_sets_the_routing_task_aside():
     assert [o.topic for o in outputs] == [REDELIVERIES, WORKFLOW_EVENTS]
     record = Redelivery.model_validate_json(outputs[0].value)
     assert record.stage == "routing" and RouteTask.model_validate_json(record.task).redeliveries == 1
-    [back] = Redeliver.release([outputs[0].value], now_ms=record.due_ms)[1]
+    [back] = Redeliver.release([(record.message_id, outputs[0].value)], now_ms=record.due_ms)[1]
     assert back.topic == ROUTE
 
 
@@ -123,7 +123,8 @@ def test_only_records_the_job_signed_are_taken_back():
 def test_release_hands_back_only_what_is_due():
     early, _ = _set_aside(_decided("lead_ingestion"))
     late = early.model_copy(update={"message_id": "later", "due_ms": early.due_ms + 60_000}).signed(DISPATCH_SECRET)
-    due, outputs = Redeliver.release([early.model_dump_json(), late.model_dump_json()], now_ms=early.due_ms)
+    due, outputs = Redeliver.release([(early.message_id, early.model_dump_json()), (late.message_id, late.model_dump_json())],
+                                     now_ms=early.due_ms)
     assert due == [early.message_id] and len(outputs) == 1
 
 
@@ -155,3 +156,9 @@ def test_a_replay_to_the_same_agent_is_dispatched_again_not_dropped_as_its_own_t
     again["decision"]["needs_review"] = unsure
     ledger, outputs = Ledger(LIMITS).apply(ledger, json.dumps(again))
     assert [o.topic for o in outputs] == [ROUTING_DECISIONS, DISPATCH]
+
+
+def test_a_held_value_this_code_cannot_read_is_dead_lettered_and_forgotten():
+    due, outputs = Redeliver.release([("m-old", '{"stage": "dispatch", "shape": "of an older job"}')], now_ms=0)
+    assert due == ["m-old"] and [o.topic for o in outputs] == [DEAD_LETTERS]
+    assert json.loads(outputs[0].value)["message_id"] == "m-old"

@@ -235,7 +235,7 @@ def _flink_functions():
             ctx.timer_service().register_processing_time_timer(due_ms)
 
         def on_timer(self, timestamp, ctx):
-            due, outputs = Redeliver.release(list(self.held.values()), timestamp)
+            due, outputs = Redeliver.release(list(self.held.items()), timestamp)
             for message_id in due:
                 self.held.remove(message_id)
             for output in outputs:

@@ -721,11 +721,19 @@ class Redeliver:
         return record.message_id, record.due_ms
 
     @staticmethod
-    def release(held: Iterable[str], now_ms: int) -> tuple[list[str], list[Output]]:
-        """Of the values held for one lead, the message ids now due and their tasks for the next step."""
+    def release(held: Iterable[tuple[str, str]], now_ms: int) -> tuple[list[str], list[Output]]:
+        """Of the (message_id, value) pairs held for one lead, the ids to forget now and what goes on: the due
+        tasks for the next step, and a dead letter for a held value this code can no longer read (an upgrade
+        changed the record), so no value in state can fail the job."""
         due, outputs = [], []
-        for value in held:
-            record = Redelivery.model_validate_json(value)
+        for message_id, value in held:
+            try:
+                record = Redelivery.model_validate_json(value)
+            except Exception as error:  # noqa: BLE001 — the job's dead-letter boundary: no record may fail the job
+                due.append(message_id)
+                outputs.append(_unforeseen(value, error, stage="validation", bounds=RecordBounds(),
+                                           message_id=message_id))
+                continue
             if record.due_ms <= now_ms:
                 due.append(record.message_id)
                 outputs.append(Output(ROUTE if record.stage == "routing" else DISPATCH, record.lead_id, record.task))
