@@ -60,8 +60,31 @@ class Settings(BaseSettings):
     # --- Flink ---------------------------------------------------------------------
     flink_kafka_connector_version: str = "5.0.0-2.2"
     """flink-sql-connector-kafka version matching the PyFlink version."""
+    flink_mode: Literal["mini", "cluster"] = "mini"
+    """Where the routing job runs: `mini`, a mini-cluster inside the router process; `cluster`, a session
+    cluster that `infra up` starts (the `flink` part: a JobManager and flink_taskmanagers TaskManagers from the
+    PyFlink distribution's scripts), to which the router submits the job with `flink run`."""
     flink_parallelism: int = 1
-    """Default parallelism of local Flink jobs."""
+    """Parallelism of the routing job: 1 by default on the mini-cluster, 2 by default in cluster mode (one
+    subtask on each TaskManager)."""
+    flink_host: str = "127.0.0.1"
+    """Interface the session cluster's JobManager and TaskManagers bind to, and where clients reach its REST API."""
+    flink_port: int = 8081
+    """Port of the session cluster's REST API and Web UI."""
+    flink_rpc_port: int = 6123
+    """Port the session cluster's TaskManagers reach the JobManager on (RPC)."""
+    flink_taskmanagers: int = Field(default=2, ge=1, le=8)
+    """TaskManagers of the session cluster (taskmanager-1, taskmanager-2, ...)."""
+    flink_task_slots: int = Field(default=2, ge=1)
+    """Task slots of each TaskManager; the cluster runs a job of parallelism up to taskmanagers x slots."""
+    flink_jobmanager_memory: str = "1024m"
+    """Total process memory of the JobManager JVM (jobmanager.memory.process.size)."""
+    flink_taskmanager_memory: str = "1536m"
+    """Total process memory of each TaskManager JVM (taskmanager.memory.process.size); the Python workers run
+    beside it, outside this budget."""
+    flink_savepoint_timeout_s: float = Field(default=180.0, gt=0)
+    """How long `infra down` waits for the routing job's stop-with-savepoint before it cancels the job (the next
+    start then resumes from the newest retained checkpoint instead)."""
     flink_buffer_timeout_ms: int = 5
     """Network buffer flush interval; low for routing latency."""
     flink_checkpoint_interval_ms: int = 5000
@@ -354,6 +377,14 @@ class Settings(BaseSettings):
             raise ValueError(f"{value} brokers is not supported: set SDR_KAFKA_BROKERS to 1 (one node) or 3 "
                              "(a replicated cluster that survives one broker down)")
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cluster_parallelism(cls, data: Any) -> Any:
+        """In cluster mode the job runs at parallelism 2 unless SDR_FLINK_PARALLELISM says otherwise."""
+        if isinstance(data, dict) and data.get("flink_mode") == "cluster" and data.get("flink_parallelism") is None:
+            return {**data, "flink_parallelism": 2}
+        return data
 
     @model_validator(mode="after")
     def _kafka_ports_apart(self) -> Settings:

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sdr_pipeline.cli import _stack
-from sdr_pipeline.infra import jars, process, stack
+from sdr_pipeline.infra import flink_cluster, jars, process, stack
 from sdr_pipeline.infra.process import PartStatus
 from sdr_pipeline.settings import Settings
 
@@ -31,7 +31,10 @@ def _render(rows: list[PartStatus]) -> None:
 
 
 def _all_status(settings: Settings) -> list[PartStatus]:
-    return [*stack.status(settings, _stack.ALL), stack.flink_status(settings)]
+    rows = [*stack.status(settings, _stack.ALL), stack.flink_status(settings)]
+    if settings.flink_mode == "cluster":  # the routing job as the cluster's REST API sees it
+        rows.append(flink_cluster.status_row(settings))
+    return rows
 
 
 @app.command()
@@ -68,7 +71,8 @@ def up(parts: list[str] = typer.Argument(None, help=_PARTS_HELP)) -> None:
     started = time.monotonic()
     stack.up(settings, _stack.ALL if parts else _stack.INFRA, parts)
     _render(_all_status(settings))
-    console.print(f"stack up in {time.monotonic() - started:.1f} s · MLflow UI: {settings.tracking_uri} · "
+    flink = f" · Flink UI: {flink_cluster.rest_url(settings)}" if settings.flink_mode == "cluster" else ""
+    console.print(f"stack up in {time.monotonic() - started:.1f} s · MLflow UI: {settings.tracking_uri}{flink} · "
                   f"Kafka: {settings.bootstrap_servers} · logs: {settings.logs_dir}/")
 
 
@@ -96,7 +100,8 @@ def status(as_json: bool = typer.Option(False, "--json", help="One JSON object f
 
 @app.command()
 def logs(part: str = typer.Argument(..., help="kafka (kafka-2, kafka-3 with three brokers), mlflow, smtp, "
-                                                 "llama-server, agents, intake, router or lab."),
+                                                 "llama-server, agents, intake, router or lab; jobmanager, "
+                                                 "taskmanager-1, taskmanager-2 on the Flink session cluster."),
          lines: int = typer.Option(40, "--lines", "-n", help="How many of the last lines to show.")) -> None:
     """Show the end of one part's log file."""
     tail = process.log_tail(Settings(), part, lines=lines)

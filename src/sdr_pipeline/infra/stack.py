@@ -4,9 +4,11 @@ A part is a supervised process (see `process.py`), or several that start togethe
 Kafka nodes of a three-broker cluster), plus what must happen around its start: Kafka
 formats its storage before and creates the topics after. Which parts make
 up the stack is decided by the caller (the CLI composes infrastructure and services);
-this module only knows the infrastructure parts it owns. Flink has no long-lived process
-locally (each job brings its own mini-cluster), so `flink_status` reports it as ready
-when PyFlink and the connector jar are in place.
+this module only knows the infrastructure parts it owns. On the mini-cluster (the default) Flink
+has no long-lived process (each job brings its own), so the `flink` part runs nothing and
+`flink_status` reports Flink ready when PyFlink and the connector jar are in place; with
+SDR_FLINK_MODE=cluster the `flink` part is a session cluster (a JobManager and TaskManagers,
+see `flink_cluster.py`), and before it stops, the routing job on it is stopped with a savepoint.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 
 from sdr_pipeline.contracts.topics import TOPICS
 from sdr_pipeline.exceptions import InfraError, SdrPipelineError, UserError
-from sdr_pipeline.infra import process, smtp
+from sdr_pipeline.infra import flink_cluster, process, smtp
 from sdr_pipeline.infra.bus import ensure_topics
 from sdr_pipeline.infra.jars import fetch, flink_jars
 from sdr_pipeline.infra.kafka import broker_spec, broker_specs, prepare_broker
@@ -46,6 +48,8 @@ class Part:
     """Runs only when the part is about to be started, never while it already runs."""
     after_start: Callable[[Settings], object] = _no_hook
     """Runs after every `up`, once the part is healthy (so it must be idempotent)."""
+    before_stop: Callable[[Settings], object] = _no_hook
+    """Runs before `down` stops the part, while one of its processes still runs (a job's savepoint)."""
     members: Callable[[Settings], Sequence[ProcessSpec]] | None = None
     """For a part that runs as a cluster, all its processes (`spec` being the first): they start together,
     since each waits for a quorum of the others before it reports healthy."""
@@ -65,10 +69,18 @@ def _prepare_kafka(settings: Settings) -> None:
     prepare_broker(settings)
 
 
+def _prepare_flink(settings: Settings) -> None:
+    if settings.flink_mode == "cluster":
+        flink_cluster.prepare_cluster(settings)
+
+
 INFRA_PARTS: tuple[Part, ...] = (
     Part("kafka", broker_spec, before_start=_prepare_kafka, after_start=_create_topics, members=broker_specs),
     Part("mlflow", mlflow_spec),
     Part("smtp", smtp.process_spec),
+    # no process on the mini-cluster; a JobManager and TaskManagers with SDR_FLINK_MODE=cluster
+    Part("flink", flink_cluster.jobmanager_spec, before_start=_prepare_flink,
+         before_stop=flink_cluster.stop_routing_jobs, members=flink_cluster.cluster_specs),
 )
 
 
@@ -84,6 +96,8 @@ def _select(parts: Sequence[Part], names: Sequence[str] | None) -> list[Part]:
 
 def _start_together(specs: Sequence[ProcessSpec], settings: Settings) -> None:
     """Start every spec at once and wait until all are healthy; the first failure is raised."""
+    if not specs:
+        return
     if len(specs) == 1:
         process.start(specs[0], settings)
         return
@@ -99,7 +113,7 @@ def up(settings: Settings, parts: Sequence[Part], names: Sequence[str] | None = 
     that is down is started again beside the running ones."""
     for part in _select(parts, names):
         specs = part.specs(settings)
-        if all(process.read_pid(settings, spec.name) is None for spec in specs):
+        if specs and all(process.read_pid(settings, spec.name) is None for spec in specs):
             part.before_start(settings)
         _start_together(specs, settings)
         part.after_start(settings)
@@ -120,6 +134,8 @@ def _stop_together(names: Sequence[str], settings: Settings) -> list[str]:
 
     A cluster's members go together: stopped one by one, the last would wait for a controller quorum
     that left before it (and be killed after the stop timeout instead of shutting down cleanly)."""
+    if not names:
+        return []
     if len(names) == 1:
         return list(names) if process.stop(names[0], settings) else []
     with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="stop") as pool:
@@ -130,8 +146,13 @@ def _stop_together(names: Sequence[str], settings: Settings) -> list[str]:
 def down(settings: Settings, parts: Sequence[Part], names: Sequence[str] | None = None) -> list[str]:
     """Stop, in reverse order, the processes whose pid files `up` wrote (a cluster's members together);
     returns the names stopped."""
-    return [name for part in reversed(_select(parts, names))
-            for name in _stop_together(list(reversed(_names(part, settings))), settings)]
+    stopped = []
+    for part in reversed(_select(parts, names)):
+        members = list(reversed(_names(part, settings)))
+        if any(process.read_pid(settings, name) is not None for name in members):
+            part.before_stop(settings)
+        stopped.extend(_stop_together(members, settings))
+    return stopped
 
 
 def process_names(settings: Settings, parts: Sequence[Part]) -> set[str]:
@@ -140,7 +161,9 @@ def process_names(settings: Settings, parts: Sequence[Part]) -> set[str]:
 
 
 def flink_status(settings: Settings) -> PartStatus:
-    address = "mini-cluster (per job)"
+    """Whether Flink jobs can run: PyFlink and the connector jar in place (and, in cluster mode, where the
+    cluster's Web UI is; its processes and the routing job have rows of their own)."""
+    address = "mini-cluster (per job)" if settings.flink_mode == "mini" else flink_cluster.rest_url(settings)
     if importlib.util.find_spec("pyflink") is None:
         return PartStatus("flink", address, None, False, "pyflink not installed: run `make install`")
     try:

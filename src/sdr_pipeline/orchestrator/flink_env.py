@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from sdr_pipeline.infra.flink_cluster import flink_home
 from sdr_pipeline.infra.jars import flink_jars
 from sdr_pipeline.settings import Settings
 
@@ -17,11 +18,17 @@ def make_env(settings: Settings, *, parallelism: int | None = None, checkpointin
     from pyflink.datastream import StreamExecutionEnvironment
 
     config = Configuration()
-    config.set_string("pipeline.jars", ";".join(path.resolve().as_uri() for path in flink_jars(settings)))
-    # Small local mini-cluster: a modest managed memory and network footprint for a 2-core machine.
-    config.set_string("taskmanager.memory.managed.size", "128m")
-    config.set_string("taskmanager.memory.network.min", "32m")
-    config.set_string("taskmanager.memory.network.max", "32m")
+    jars = flink_jars(settings)
+    if settings.flink_mode == "cluster":
+        # `flink run` ships the flink-python jar on pipeline.jars, which this list replaces: without it the
+        # session cluster (whose lib/ lacks it) cannot even read the job's Python operators
+        jars = [*jars, *sorted((flink_home() / "opt").glob("flink-python*.jar"))]
+    config.set_string("pipeline.jars", ";".join(path.resolve().as_uri() for path in jars))
+    if settings.flink_mode == "mini":  # a session cluster sizes its TaskManagers itself (infra/flink_cluster.py)
+        # Small local mini-cluster: a modest managed memory and network footprint for a 2-core machine.
+        config.set_string("taskmanager.memory.managed.size", "128m")
+        config.set_string("taskmanager.memory.network.min", "32m")
+        config.set_string("taskmanager.memory.network.max", "32m")
     config.set_string("python.fn-execution.bundle.time", "10")
     for key, value in (extra or {}).items():
         config.set_string(key, value)

@@ -33,7 +33,10 @@ and every step dead-letters what it cannot handle, so no record fails the job; a
 job itself (a lost broker, a worker crash) is restarted with an exponential delay and no cap.
 
 Run locally with `sdr-pipeline orchestrator run`, or submit this file to a cluster with
-`flink run -py src/sdr_pipeline/orchestrator/job.py`.
+`flink run -py src/sdr_pipeline/orchestrator/job.py`; with SDR_FLINK_MODE=cluster the `router` part does the
+latter, attached, against the session cluster `infra up` started (infra/flink_cluster.py). Stopped by
+`infra down`, the job leaves a savepoint, and the next start resumes from whichever is newer: that savepoint
+or the newest retained checkpoint.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ from sdr_pipeline.contracts.topics import (
     WORKFLOW_EVENTS,
 )
 from sdr_pipeline.exceptions import UserError
+from sdr_pipeline.infra import flink_cluster
 from sdr_pipeline.infra.process import ProcessSpec, read_pid
 from sdr_pipeline.infra.secrets import shared_secret
 from sdr_pipeline.orchestrator.flink_env import make_env
@@ -79,7 +83,7 @@ from sdr_pipeline.router import StartVersion, list_prompts, load_prompt, start_v
 from sdr_pipeline.settings import Settings
 
 __all__ = ["build_job", "checkpoint_dir", "flink_log_env", "job_config", "latest_checkpoint", "main", "process_spec",
-           "ready_file", "report_status", "resolve_start_version"]
+           "ready_file", "report_status", "resolve_start_version", "resume_point"]
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +113,7 @@ def latest_checkpoint(settings: Settings) -> Path | None:
 
 def _flink_functions():
     """The Flink operator classes, defined only where pyflink is importable."""
-    from pyflink.common import Time, Types
+    from pyflink.common import Duration, Time, Types
     from pyflink.datastream.functions import AsyncFunction, BroadcastProcessFunction, KeyedProcessFunction
     from pyflink.datastream.state import MapStateDescriptor, StateTtlConfig, ValueStateDescriptor
 
@@ -118,11 +122,16 @@ def _flink_functions():
     def ttl(seconds: float) -> StateTtlConfig:
         """Each entry forgotten `seconds` after its last write, never returned once expired, and removed for
         good by RocksDB's compaction (the incremental checkpoints of the rocksdb backend never do a full
-        scan) or, on the hashmap backend, left out of each full snapshot."""
+        scan) or, on the hashmap backend, left out of each full snapshot.
+
+        Built in the Python worker (open()), which on a session cluster has no JVM gateway: PyFlink's default
+        periodic compaction time is a Java Duration made through the gateway, and it is never sent to the
+        operator anyway (Flink keeps its own 30 days), so a placeholder stands in for it."""
         return (StateTtlConfig.new_builder(Time.seconds(max(1, int(seconds))))
                 .set_update_type(StateTtlConfig.UpdateType.OnCreateAndWrite)
                 .set_state_visibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
-                .cleanup_in_rocksdb_compact_filter(1000).cleanup_full_snapshot().build())
+                .cleanup_in_rocksdb_compact_filter(1000, periodic_compaction_time=Duration(None))
+                .cleanup_full_snapshot().build())
 
     class GateFunction(BroadcastProcessFunction):
         def __init__(self, gate: Gate) -> None:
@@ -384,8 +393,16 @@ def _keyed_topic_records():
     return load_java_class("org.sdrpipeline.flink.KeyedTopicRecords").newInstance()
 
 
+def resume_point(settings: Settings) -> Path | None:
+    """Where a start resumes: the newer of the newest retained checkpoint and the newest savepoint (the one
+    `infra down` takes on the session cluster)."""
+    found = [path for path in (latest_checkpoint(settings), flink_cluster.latest_savepoint(settings)) if path]
+    return max(found, key=lambda path: (path / "_metadata").stat().st_mtime) if found else None
+
+
 def job_config(settings: Settings) -> dict[str, str]:
-    """State backend, checkpointing, retention and restart settings; resumes from the newest retained checkpoint."""
+    """State backend, checkpointing, retention and restart settings; resumes from the newest retained checkpoint
+    or savepoint, whichever is newer."""
     config = {
         # RocksDB (inside flink-dist, native library for linux64 included): state on disk rather than the heap,
         # and incremental checkpoints that upload only the files changed since the last one
@@ -404,7 +421,9 @@ def job_config(settings: Settings) -> dict[str, str]:
         "restart-strategy.exponential-delay.reset-backoff-threshold": "10 min",
         "restart-strategy.exponential-delay.attempts-before-reset-backoff": str(2**31 - 1),  # no cap
     }
-    resume = latest_checkpoint(settings)
+    if settings.flink_mode == "cluster":  # where a savepoint goes unless its trigger names a folder
+        config["execution.checkpointing.savepoint-dir"] = flink_cluster.savepoint_dir(settings).as_uri()
+    resume = resume_point(settings)
     if resume is not None:
         config["execution.state-recovery.path"] = resume.as_uri()
         # off: state no operator claims (a uid renamed or removed) fails the resume instead of vanishing
@@ -477,14 +496,16 @@ def resolve_start_version(settings: Settings) -> StartVersion:
 
 
 def run(settings: Settings) -> None:
-    """Submit the job to a local mini-cluster and block until it ends."""
+    """Submit the job and block until it ends: to a local mini-cluster, or, under `flink run`, to the cluster
+    that command names."""
     _write_log_config(settings)
     for key, value in flink_log_env(settings).items():
         os.environ.setdefault(key, value)  # read by PyFlink's gateway, which make_env launches next
     config = job_config(settings)
     resume = config.get("execution.state-recovery.path")
     if resume:
-        logger.info("resuming from checkpoint %s (%s state backend)", resume, settings.job_state_backend)
+        logger.info("resuming from %s %s (%s state backend)", "savepoint" if "/savepoint-" in resume else "checkpoint",
+                    resume, settings.job_state_backend)
     else:
         logger.info("starting without a checkpoint (%s state backend, checkpoints in %s)", settings.job_state_backend,
                     checkpoint_dir(settings))
@@ -555,11 +576,36 @@ def clear_ready(settings: Settings) -> None:
 
 
 def process_spec(settings: Settings) -> ProcessSpec:
-    """The routing job on a local mini-cluster, as a supervised process with the same settings."""
+    """The routing job as a supervised process with the same settings: on a local mini-cluster, or (cluster mode)
+    the `flink run` client that submits it to the session cluster and stays attached, its driver reporting the
+    job's status to the ready file."""
+    if settings.flink_mode == "cluster":
+        return _cluster_process_spec(settings)
     return ProcessSpec(
         name="router", argv=[sys.executable, "-m", "sdr_pipeline.orchestrator.job"],
         host="flink mini-cluster", port=None, port_setting=None, health=lambda: _running(settings),
         env={**settings.to_env(), **flink_log_env(settings)}, start_timeout_s=120.0, stop_timeout_s=30.0,
+    )
+
+
+def _tasks_running(settings: Settings) -> bool:
+    """On the cluster: every task of the job the ready file names runs (not just the job)."""
+    try:
+        job_id = json.loads(ready_file(settings).read_text()).get("job_id")
+    except (OSError, ValueError, AttributeError):
+        return False
+    return bool(job_id) and flink_cluster.tasks_running(settings, job_id)
+
+
+def _cluster_process_spec(settings: Settings) -> ProcessSpec:
+    flink = flink_cluster.flink_home() / "bin" / "flink"
+    argv = ["bash", str(flink), "run", "--parallelism", str(settings.flink_parallelism),
+            "-pyclientexec", sys.executable, "-pyexec", sys.executable, "-pym", "sdr_pipeline.orchestrator.job"]
+    return ProcessSpec(
+        name="router", argv=argv, host=f"flink cluster {settings.flink_host}:{settings.flink_port}", port=None,
+        port_setting=None, health=lambda: _running(settings) and _tasks_running(settings),
+        env={**settings.to_env(), **flink_cluster.cluster_env(settings, "router")}, start_timeout_s=180.0,
+        stop_timeout_s=30.0,
     )
 
 
