@@ -186,9 +186,12 @@ def start(spec: ProcessSpec, settings: Settings) -> int:
     return process.pid
 
 
-_WORKER_ONLY_ENV = ("PYFLINK_GATEWAY_DISABLED",)
-"""Set by Flink inside a process that has run Python functions in-process; a process we start
-is a fresh PyFlink driver, which this marker would forbid to launch its Java gateway."""
+_WORKER_ONLY_ENV = ("PYFLINK_GATEWAY_DISABLED", "_PYFLINK_CONN_INFO_PATH", "FLINK_HOME", "FLINK_CONF_DIR",
+                    "FLINK_LIB_DIR", "FLINK_PLUGINS_DIR", "FLINK_OPT_DIR", "FLINK_BIN_DIR")
+"""Set by PyFlink inside a process that launched its Java gateway (or ran Python functions) in-process;
+a process we start is a fresh PyFlink driver that finds its own Flink, and these markers of the parent's
+would forbid it to launch a gateway or point it at the parent's folders. A part that needs one of them
+(the session cluster's FLINK_CONF_DIR) sets it in its own spec."""
 
 
 def _inheritable_env() -> dict[str, str]:

@@ -2,13 +2,34 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import shutil
 import sys
+from pathlib import Path
 
 from sdr_pipeline.infra.flink_cluster import flink_home
 from sdr_pipeline.infra.jars import flink_jars
 from sdr_pipeline.settings import Settings
 
 __all__ = ["make_env"]
+
+logger = logging.getLogger(__name__)
+
+
+def _usable_java_home() -> None:
+    """PyFlink starts its JVM as $JAVA_HOME/bin/java when JAVA_HOME is set: one that is empty or names no JDK
+    (inherited from a shell or a parent) is replaced by the JDK of the `java` on PATH, so the gateway starts."""
+    home = os.environ.get("JAVA_HOME")
+    if home is None or (Path(home) / "bin" / "java").is_file():
+        return
+    java = shutil.which("java")
+    found = Path(java).resolve().parent.parent if java else None
+    logger.warning("JAVA_HOME=%r has no bin/java; using %s", home, found or "the java on PATH")
+    if found is not None:
+        os.environ["JAVA_HOME"] = str(found)
+    else:
+        del os.environ["JAVA_HOME"]
 
 
 def make_env(settings: Settings, *, parallelism: int | None = None, checkpointing: bool = False,
@@ -17,6 +38,7 @@ def make_env(settings: Settings, *, parallelism: int | None = None, checkpointin
     from pyflink.common import Configuration
     from pyflink.datastream import StreamExecutionEnvironment
 
+    _usable_java_home()
     config = Configuration()
     jars = flink_jars(settings)
     if settings.flink_mode == "cluster":
