@@ -34,6 +34,7 @@ import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
+from functools import cached_property
 from typing import Protocol
 
 import httpx
@@ -624,6 +625,11 @@ class Dispatcher:
     and so is what is set aside on `redeliveries`."""
     redelivery: Backoff = NO_REDELIVERY
 
+    @cached_property
+    def _urls(self) -> dict[str, str]:
+        """Each agent's URL, from the registry's dispatch table: built once per worker, not once per call."""
+        return self.registry.dispatch_table(self.base_url)
+
     async def run(self, task_json: str, client: httpx.AsyncClient) -> list[Output]:
         task = None
         try:
@@ -637,7 +643,7 @@ class Dispatcher:
 
     async def _run(self, task: DispatchTask, client: httpx.AsyncClient) -> list[Output]:
         envelope, agent = task.envelope, self.registry.get(task.decision.agent)
-        url = self.registry.dispatch_table(self.base_url)[agent.name]
+        url = self._urls[agent.name]
         attempts = 0
         started = time.perf_counter()
         try:
